@@ -1,0 +1,252 @@
+"""Node: one hospital — its data, the model it trains, and the primitives a policy uses to talk.
+
+A policy sees only this object: `send`, `recv`, `request` and `train`/`evaluate`. Where the bytes go
+(gRPC socket, in-process queue) is the transport's business; every message is measured from its
+encoded frames and written to the ledger on both sides.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Callable
+
+import networkx as nx
+import numpy as np
+import torch
+import torch.nn as nn
+
+from fedsim import training
+from fedsim.data.node_data import NodeData
+from fedsim.errors import WireError
+from fedsim.payload import Kind, Payload
+from fedsim.topology import link_params
+from fedsim.wire.codec import Message, encode, wire_bytes
+from fedsim.wire.ledger import Ledger, LedgerRow, link_time
+from fedsim.wire.transport import Transport
+
+log = logging.getLogger("fedsim.node")
+
+REQUEST_PREFIX, REPLY_PREFIX = "req:", "rep:"
+
+
+@dataclass
+class Received:
+    """What `recv` returns: messages sorted by sender, and the expected senders that never came."""
+
+    messages: list[Message]
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def payloads(self) -> dict[str, Payload]:
+        return {m.src: m.payload for m in self.messages}
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __iter__(self):
+        return iter(self.messages)
+
+
+class Node:
+    def __init__(self, name: str, *, graph: nx.Graph, data: NodeData, model: nn.Module, transport: Transport,
+                 directory: dict[str, str], ledger: Ledger, run_id: str, train_cfg: dict, seed: int,
+                 device: torch.device | str = "cpu", recv_timeout: float = 120.0, send_timeout: float = 60.0,
+                 compute_lock: threading.Semaphore | None = None, relay: bool = False) -> None:
+        self.name = name
+        self.graph = graph
+        self.data = data
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.train_cfg = train_cfg
+        self.optimizer = training.make_optimizer(self.model, train_cfg)
+        self.generator = torch.Generator().manual_seed(seed)  # batch order: independent of other threads
+        self.rng = np.random.default_rng(seed)                # policy-level choices on this node
+        self.transport, self.directory, self.ledger, self.run_id = transport, directory, ledger, run_id
+        self.recv_timeout, self.send_timeout = recv_timeout, send_timeout
+        self.compute = compute_lock or nullcontext()
+        self.relay = relay
+        self.policy = None  # set by the runtime; `serve` requests are dispatched to it
+        self.dp = None      # fedsim.privacy.dp.DPTrainer when privacy.dp is on
+        self.round = 0
+        self.missing_log: list[tuple[int, str, str]] = []  # (round, tag, peer) that never arrived
+        self._neighbors = sorted(graph.neighbors(name))
+        self._neighbor_set = set(self._neighbors)
+        self._inbox: dict[tuple[str, int], dict[str, Message]] = {}
+        self._cv = threading.Condition()
+        self._seq = itertools.count()
+        transport.register(name, self._on_message)
+
+    # ------------------------------------------------------------------ topology
+    @property
+    def neighbors(self) -> list[str]:
+        return list(self._neighbors)
+
+    @property
+    def degree(self) -> int:
+        return len(self._neighbors)
+
+    # ------------------------------------------------------------------ messaging
+    def send(self, dst: str, payload: Payload, tag: str, *, round: int | None = None) -> None:
+        """Encode `payload`, stream it to `dst` and record it in the ledger. Raises WireError on failure."""
+        if dst == self.name:
+            raise WireError(f"{self.name}: a node cannot send to itself (tag {tag!r})")
+        if dst not in self._neighbor_set and not self.relay:
+            raise WireError(f"{self.name}: {dst!r} is not a neighbour (neighbours: {', '.join(self._neighbors)}); "
+                            "policies may only send along topology edges")
+        if dst not in self.directory:
+            raise WireError(f"{self.name}: no address known for node {dst!r}")
+        rnd = self.round if round is None else round
+        payload = _on_cpu(payload)
+        mid = f"{self.name}/{rnd}/{tag}/{next(self._seq)}"
+        frames = encode(payload, run_id=self.run_id, round=rnd, src=self.name, dst=dst, tag=tag, message_id=mid)
+        t0 = time.perf_counter()
+        self.transport.send(self.directory[dst], frames, timeout=self.send_timeout)
+        wall = time.perf_counter() - t0
+        self._record("sent", rnd, tag, payload.kind, self.name, dst, payload.nbytes, wire_bytes(frames),
+                     len(frames), wall, mid)
+
+    def broadcast(self, payload: Payload, tag: str, peers: list[str] | None = None) -> None:
+        for peer in self._neighbors if peers is None else peers:
+            self.send(peer, payload, tag)
+
+    def recv(self, tag: str, *, expect: list[str] | None = None, round: int | None = None,
+             timeout: float | None = None) -> Received:
+        """Wait for one message per expected sender (default: all neighbours) with `tag` in `round`.
+
+        Returns the messages sorted by sender. Senders that have not delivered when the timeout
+        expires are reported in `missing` (and logged), never waited on forever.
+        """
+        rnd = self.round if round is None else round
+        expect = self._neighbors if expect is None else sorted(set(expect))
+        deadline = time.monotonic() + (self.recv_timeout if timeout is None else timeout)
+        key = (tag, rnd)
+        with self._cv:
+            while True:
+                box = self._inbox.get(key, {})
+                if all(src in box for src in expect):
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cv.wait(remaining)
+            box = self._inbox.get(key, {})
+            got = [box.pop(src) for src in expect if src in box]
+            if not box:
+                self._inbox.pop(key, None)
+        missing = [src for src in expect if src not in {m.src for m in got}]
+        for src in missing:
+            self.missing_log.append((rnd, tag, src))
+            log.warning("%s: round %d: no %r message from %s within the timeout; continuing without it",
+                        self.name, rnd, tag, src)
+        return Received(sorted(got, key=lambda m: m.src), missing)
+
+    def request(self, dst: str, tag: str, payload: Payload, *, timeout: float | None = None) -> Payload:
+        """Send `payload` to `dst`, have its policy `serve` it, and return the reply (a real round trip)."""
+        self.send(dst, payload, REQUEST_PREFIX + tag)
+        got = self.recv(REPLY_PREFIX + tag, expect=[dst], timeout=timeout)
+        if got.missing:
+            raise WireError(f"{self.name}: request {tag!r} to {dst} got no reply within the timeout")
+        reply = got.messages[0].payload
+        if reply.kind == Kind.CONTROL and "error" in reply.meta:
+            raise WireError(f"{self.name}: {dst} could not serve {tag!r}: {reply.meta['error']}")
+        return reply
+
+    def drop_stale(self, before_round: int) -> int:
+        """Forget undelivered messages of rounds before `before_round` (late arrivals after a timeout)."""
+        with self._cv:
+            stale = [k for k in self._inbox if k[1] < before_round]
+            for k in stale:
+                del self._inbox[k]
+        return len(stale)
+
+    def _on_message(self, msg: Message) -> None:
+        # Runs on a transport thread. Raising WireError refuses the message (the sender sees why).
+        if msg.dst != self.name:
+            raise WireError(f"message for {msg.dst!r} delivered to {self.name!r}")
+        if msg.src not in self._neighbor_set and not self.relay:
+            raise WireError(f"{self.name} accepts messages only from its neighbours; {msg.src!r} is not one")
+        self._record("recv", msg.round, msg.tag, msg.kind, msg.src, msg.dst, msg.payload_bytes, msg.wire_bytes,
+                     msg.frames, 0.0, msg.message_id)
+        if msg.tag.startswith(REQUEST_PREFIX):
+            threading.Thread(target=self._serve, args=(msg,), name=f"serve-{self.name}", daemon=True).start()
+            return
+        with self._cv:
+            box = self._inbox.setdefault((msg.tag, msg.round), {})
+            if msg.src in box:
+                raise WireError(f"duplicate {msg.tag!r} message from {msg.src} in round {msg.round}")
+            box[msg.src] = msg
+            self._cv.notify_all()
+
+    def _serve(self, msg: Message) -> None:
+        tag = msg.tag[len(REQUEST_PREFIX):]
+        try:
+            reply = self.policy.serve(self, tag, msg.payload)
+        except Exception as exc:  # the requester must hear about it instead of timing out
+            log.exception("%s: serving %r for %s failed", self.name, tag, msg.src)
+            reply = Payload(Kind.CONTROL, {}, {"error": f"{type(exc).__name__}: {exc}"})
+        try:
+            self.send(msg.src, reply, REPLY_PREFIX + tag, round=msg.round)
+        except WireError:
+            log.exception("%s: could not return %r reply to %s", self.name, tag, msg.src)
+
+    def _record(self, side, rnd, tag, kind, src, dst, payload_bytes, wbytes, frames, wall, mid) -> None:
+        lat, bw = link_params(self.graph, src, dst) if self.graph.has_edge(src, dst) else (None, None)
+        link_s = link_time(lat, bw, wbytes) if lat is not None else float("nan")
+        self.ledger.record(LedgerRow(side=side, round=rnd, tag=tag, kind=Kind(kind).name, src=src, dst=dst,
+                                     payload_bytes=payload_bytes, wire_bytes=wbytes, frames=frames,
+                                     wall_s=wall, link_s=link_s, message_id=mid))
+
+    # ------------------------------------------------------------------ local computation
+    def train(self, *, epochs: int | None = None, model: nn.Module | None = None,
+              optimizer: torch.optim.Optimizer | None = None, x: torch.Tensor | None = None,
+              y: torch.Tensor | None = None, extra_batches: Callable | None = None) -> float:
+        """Train (by default the node's own model on its own data) and return the mean loss."""
+        epochs = self.train_cfg["epochs"] if epochs is None else epochs
+        if epochs <= 0:
+            return float("nan")
+        own = model is None or model is self.model
+        with self.compute:
+            if own and self.dp is not None:
+                return self.dp.train(epochs)
+            return training.train_epochs(
+                self.model if model is None else model, self.optimizer if optimizer is None else optimizer,
+                self.data.x_train if x is None else x, self.data.y_train if y is None else y,
+                epochs=epochs, batch_size=self.train_cfg["batch_size"], generator=self.generator,
+                extra_batches=extra_batches)
+
+    def confusion(self, model: nn.Module | None = None, x=None, y=None) -> np.ndarray:
+        with self.compute:
+            return training.confusion(self.model if model is None else model,
+                                      self.data.x_test if x is None else x, self.data.y_test if y is None else y,
+                                      self.data.num_classes)
+
+    def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
+        cm = self.confusion(model)
+        return {"test_acc": training.accuracy(cm), "test_bacc": training.balanced_accuracy(cm)}
+
+    # ------------------------------------------------------------------ model state
+    def model_payload(self, kind: Kind = Kind.MODEL, **meta) -> Payload:
+        return Payload.from_state_dict(self.model.state_dict(), kind, **meta)
+
+    def load_model(self, state: Payload | dict) -> None:
+        tensors = state.tensors if isinstance(state, Payload) else state
+        own = self.model.state_dict()
+        if set(tensors) != set(own):
+            raise WireError(f"{self.name}: received model does not match ours: "
+                            f"unexpected {sorted(set(tensors) - set(own))[:3]}, missing {sorted(set(own) - set(tensors))[:3]}")
+        for k, v in tensors.items():
+            v = torch.as_tensor(v)
+            if tuple(v.shape) != tuple(own[k].shape):
+                raise WireError(f"{self.name}: tensor {k!r} has shape {tuple(v.shape)}, our model needs {tuple(own[k].shape)}")
+            own[k].copy_(v)
+
+
+def _on_cpu(payload: Payload) -> Payload:
+    if not any(isinstance(t, torch.Tensor) and t.device.type != "cpu" for t in payload.tensors.values()):
+        return payload
+    return Payload(payload.kind, {k: (t.cpu() if isinstance(t, torch.Tensor) else t) for k, t in payload.tensors.items()},
+                   dict(payload.meta))

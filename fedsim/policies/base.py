@@ -1,0 +1,62 @@
+"""Policy: the algorithm a node runs each round, written against the Node primitives only.
+
+Lifecycle (called by the runtime, the same in simulation and in deployment):
+    setup(node)              once, after the node and its model exist
+    run_round(node, r)       train, send, receive, merge; returns metrics for this round
+    evaluate(node, r)        local test metrics of the model this node holds
+    eval_model(node)         the model scored for federation accuracy (defaults to node.model)
+    serve(node, tag, p)      answers a peer's `node.request(...)` (e.g. FedRewind's rewind)
+    state_dict()/load_state_dict()   policy state beyond the model, for checkpoints
+Policies never touch sockets or Ray.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import networkx as nx
+import torch.nn as nn
+
+from fedsim.errors import ConfigError, WireError
+from fedsim.payload import Payload
+
+
+class Policy:
+    name: ClassVar[str] = "base"
+    # Option name -> default. Anything else under `policy:` is rejected with the allowed list.
+    options: ClassVar[dict[str, Any]] = {}
+    # True when the policy may address nodes that are not graph neighbours (multi-hop relay).
+    relay: ClassVar[bool] = False
+
+    def __init__(self, options: dict | None = None) -> None:
+        opts = dict(options or {})
+        opts.pop("name", None)
+        for key, value in opts.items():
+            if key not in self.options:
+                allowed = ", ".join(sorted(self.options)) or "no options"
+                raise ConfigError(f"policy.{key}", value, f"options of policy {self.name!r}: {allowed}", "unknown option")
+        self.opts = {**self.options, **opts}
+
+    @classmethod
+    def check_topology(cls, graph: nx.Graph, options: dict) -> None:
+        """Raise TopologyError/ConfigError when the policy cannot run on `graph`."""
+
+    def setup(self, node) -> None:
+        pass
+
+    def run_round(self, node, r: int) -> dict[str, float]:
+        raise NotImplementedError(f"policy {self.name} does not implement run_round")
+
+    def evaluate(self, node, r: int) -> dict[str, float]:
+        return node.evaluate(self.eval_model(node))
+
+    def eval_model(self, node) -> nn.Module:
+        return node.model
+
+    def serve(self, node, tag: str, payload: Payload) -> Payload:
+        raise WireError(f"policy {self.name!r} offers no {tag!r} service")
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

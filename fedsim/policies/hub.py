@@ -1,0 +1,22 @@
+"""The hub of a star: shared by the centralized references (FedAvg, pooled training)."""
+from __future__ import annotations
+
+import networkx as nx
+
+from fedsim.errors import ConfigError
+
+
+def choose_hub(graph: nx.Graph, requested: str | None, policy: str) -> str:
+    """The requested hub, or the highest-degree node (ties: first name). It must reach every node directly."""
+    if requested is not None:
+        if requested not in graph:
+            raise ConfigError("policy.hub", requested, "a node of the topology: " + ", ".join(sorted(graph)[:8]))
+        hub = requested
+    else:
+        hub = sorted(graph, key=lambda n: (-graph.degree(n), n))[0]
+    if graph.degree(hub) != graph.number_of_nodes() - 1:
+        far = sorted(set(graph) - set(graph.neighbors(hub)) - {hub})
+        raise ConfigError("topology", graph.graph.get("name", "graph"),
+                          f"a star or complete graph for policy {policy!r}",
+                          f"hub {hub!r} is not linked to {', '.join(far[:5])}")
+    return hub

@@ -1,0 +1,152 @@
+"""The round loop shared by every simulation backend.
+
+validate -> start hosts -> connect (address book) -> for each round: every host runs its nodes'
+round, returns metrics and new ledger rows -> (on evaluation rounds) federation accuracy, every
+node's model on every node's test set -> write as we go -> summary.json.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fedsim import training
+from fedsim.data import load_federation
+from fedsim.models import build_model
+from fedsim.policies import policy_class
+from fedsim.runtime.backends import make_backend
+from fedsim.runtime.outputs import RunWriter, new_run_dir
+from fedsim.runtime.progress import Progress
+from fedsim.topology import load_topology
+from fedsim.wire.ledger import check_balanced
+
+log = logging.getLogger("fedsim.driver")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict
+
+
+def preflight(cfg: dict):
+    """Fail fast in the driver, with the user's key names, before any worker starts."""
+    graph = load_topology(cfg["topology"], base_dir=cfg["_base_dir"])
+    names = list(graph.nodes)
+    cls = policy_class(cfg["policy"]["name"])
+    cls(cfg["policy"])  # option validation
+    cls.check_topology(graph, cfg["policy"])
+    sample = load_federation(cfg["data"], names, cfg["seed"], only=names[:1])[names[0]]
+    build_model(cfg["model"], sample.input_shape, sample.num_classes)
+    return graph, names
+
+
+def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
+    graph, names = preflight(cfg)
+    show = Progress(cfg["rounds"], cfg["output"]["progress"] if progress is None else progress)
+    run_dir = new_run_dir(cfg)
+    run_id = f"{cfg['name']}/{run_dir.name}"
+    writer = RunWriter(run_dir, cfg, graph)
+    t_start = time.perf_counter()
+    backend = make_backend(cfg, names, run_id)
+    show.info(f"{cfg['name']}: policy {cfg['policy']['name']}, {len(names)} nodes, "
+              f"{graph.number_of_edges()} links, {cfg['rounds']} rounds — {backend.description}, "
+              f"transport {cfg['runtime']['transport']}")
+    show.info(f"run directory: {run_dir}")
+    try:
+        addresses = backend.call("address")
+        directory = {name: addresses[host] for name, host in backend.placement.items()}
+        backend.call("connect", directory)
+        setup_s = time.perf_counter() - t_start
+        final: dict[str, dict[str, float]] = defaultdict(dict)
+        sent_rows, recv_rows, round_times = [], [], []
+        total_bytes = 0
+        for r in range(cfg["rounds"]):
+            t0 = time.perf_counter()
+            last = r == cfg["rounds"] - 1
+            every = cfg["eval"]["every"]
+            evaluate = last or (every > 0 and (r + 1) % every == 0)
+            results = backend.call("run_round", r, evaluate)
+            rows = [row for res in results for row in res["metrics"]]
+            ledger = [row for res in results for row in res["ledger"]]
+            round_s = time.perf_counter() - t0
+            fed = None
+            fe = cfg["eval"]["federation_every"]
+            if last or (fe > 0 and (r + 1) % fe == 0):
+                fed = federation_accuracy(backend)
+                for node, (acc, bacc) in fed.items():
+                    rows += [(r, node, "fed_acc", acc), (r, node, "fed_bacc", bacc)]
+            writer.metrics(rows)
+            writer.ledger(ledger)
+            sent = [x for x in ledger if x.side == "sent"]
+            sent_rows += sent
+            recv_rows += [x for x in ledger if x.side == "recv"]
+            round_bytes = sum(x.wire_bytes for x in sent)
+            total_bytes += round_bytes
+            round_times.append(round_s)
+            per_node: dict[str, dict[str, float]] = defaultdict(dict)
+            for _, node, metric, value in rows:
+                per_node[node][metric] = value
+                final[node][metric] = value
+            show.round(r, per_node, round_bytes, total_bytes, time.perf_counter() - t0,
+                       {n: a for n, (a, _) in fed.items()} if fed else None)
+        summary = build_summary(cfg, run_id, names, final, sent_rows, recv_rows, round_times, setup_s,
+                                time.perf_counter() - t_start)
+        writer.summary(summary)
+        show.info(f"done in {summary['wall_s']:.1f} s — mean test acc {summary['mean_final'].get('test_acc', float('nan')):.3f}, "
+                  f"fed acc {summary['mean_final'].get('fed_acc', float('nan')):.3f}, "
+                  f"{summary['bytes']['wire_total'] / 1e6:.2f} MB on the wire; results in {run_dir}")
+        return RunResult(run_dir, summary)
+    finally:
+        writer.close()
+        backend.close()
+
+
+def federation_accuracy(backend) -> dict[str, tuple[float, float]]:
+    """Every node's model on every node's test set, pooled: {model owner: (accuracy, balanced accuracy)}."""
+    states = {}
+    for part in backend.call("model_states"):
+        states.update(part)
+    totals: dict[str, np.ndarray] = {}
+    for part in backend.call("federation_confusions", states):
+        for owner, cm in part.items():
+            totals[owner] = totals[owner] + cm if owner in totals else cm
+    return {o: (training.accuracy(cm), training.balanced_accuracy(cm)) for o, cm in sorted(totals.items())}
+
+
+def build_summary(cfg, run_id, names, final, sent_rows, recv_rows, round_times, setup_s, wall_s) -> dict:
+    metrics = sorted({m for v in final.values() for m in v})
+    mean_final = {m: float(np.nanmean([final[n][m] for n in names if m in final[n]])) for m in metrics}
+    per_kind, per_link = defaultdict(int), defaultdict(int)
+    for row in sent_rows:
+        per_kind[row.kind] += row.wire_bytes
+        per_link[f"{row.src}->{row.dst}"] += row.wire_bytes
+    mismatches = check_balanced(sent_rows, recv_rows)
+    return {
+        "name": cfg["name"],
+        "run_id": run_id,
+        "policy": cfg["policy"]["name"],
+        "nodes": len(names),
+        "rounds": cfg["rounds"],
+        "seed": cfg["seed"],
+        "final": {n: final[n] for n in names},
+        "mean_final": mean_final,
+        "dp_epsilon": {n: final[n]["dp_epsilon"] for n in names if "dp_epsilon" in final[n]},
+        "bytes": {
+            "wire_total": sum(r.wire_bytes for r in sent_rows),
+            "payload_total": sum(r.payload_bytes for r in sent_rows),
+            "messages": len(sent_rows),
+            "per_kind": dict(sorted(per_kind.items())),
+            "per_link": dict(sorted(per_link.items())),
+        },
+        "ledger_balanced": not mismatches,
+        "ledger_mismatches": mismatches[:20],
+        "simulated_link_s": float(sum(r.link_s for r in sent_rows)),
+        "round_s": [round(t, 4) for t in round_times],
+        "setup_s": round(setup_s, 3),
+        "wall_s": round(wall_s, 3),
+    }

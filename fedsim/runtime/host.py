@@ -1,0 +1,160 @@
+"""WorkerHost: one process's share of a federation — several nodes, one transport, one ledger.
+
+The same class runs inside a Ray actor (`runtime/ray_backend.py`) and directly in the driver
+process (`runtime/local_backend.py`). Nodes of a host run their rounds concurrently in threads;
+a semaphore lets one of them compute at a time, so torch's threads are not oversubscribed while
+the others wait on the network.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from fedsim import training
+from fedsim.data import load_federation
+from fedsim.models import build_model
+from fedsim.node import Node
+from fedsim.policies import make_policy
+from fedsim.topology import load_topology
+from fedsim.wire.ledger import Ledger
+
+log = logging.getLogger("fedsim.host")
+_INIT_LOCK = threading.Lock()  # torch.manual_seed is process-global: seed model init one at a time
+
+
+class NodeFailure(RuntimeError):
+    """A node's policy raised; carries the node name and the remote traceback text."""
+
+
+def seeded_model(cfg: dict, data, init_seed: int) -> torch.nn.Module:
+    with _INIT_LOCK:
+        torch.manual_seed(init_seed)
+        return build_model(cfg["model"], data.input_shape, data.num_classes)
+
+
+class WorkerHost:
+    def __init__(self, cfg: dict, node_names: list[str], run_id: str, threads: int | None = None) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.cfg, self.run_id = cfg, run_id
+        rt = cfg["runtime"]
+        self.graph = load_topology(cfg["topology"], base_dir=cfg["_base_dir"])
+        order = list(self.graph.nodes)
+        data = load_federation(cfg["data"], order, cfg["seed"], only=node_names)
+        self.transport = _make_transport(rt)
+        self.directory: dict[str, str] = {}
+        self.ledger = Ledger()
+        self._shipped = 0
+        compute = threading.Semaphore(1)
+        use_cuda = rt["gpus_per_worker"] > 0 and torch.cuda.is_available()
+        self.device = torch.device("cuda" if use_cuda else "cpu")
+        dp = cfg["privacy"]["dp"]
+        self.nodes: dict[str, Node] = {}
+        for name in node_names:
+            index = order.index(name)
+            init_seed = cfg["seed"] if cfg["train"]["same_init"] else cfg["seed"] * 7919 + index
+            model = seeded_model(cfg, data[name], init_seed)
+            if dp is not None:
+                from fedsim.privacy.dp import make_dp_compatible
+                model = make_dp_compatible(model, dp["auto_fix"])
+            policy = make_policy(cfg["policy"])
+            node = Node(name, graph=self.graph, data=data[name], model=model, transport=self.transport,
+                        directory=self.directory, ledger=self.ledger, run_id=run_id, train_cfg=cfg["train"],
+                        seed=cfg["seed"] * 1_000_003 + index, device=self.device,
+                        recv_timeout=rt["recv_timeout_s"], send_timeout=rt["send_timeout_s"],
+                        compute_lock=compute, relay=policy.relay)
+            node.policy = policy
+            if dp is not None:
+                from fedsim.privacy.dp import DPTrainer
+                node.dp = DPTrainer(node, dp, cfg["rounds"] * cfg["train"]["epochs"], seed=cfg["seed"] * 31 + index)
+            self.nodes[name] = node
+        self.pool = ThreadPoolExecutor(max_workers=max(1, len(self.nodes)), thread_name_prefix="node")
+
+    # -------------------------------------------------------------- wiring
+    def address(self) -> str:
+        return self.transport.address
+
+    def connect(self, directory: dict[str, str]) -> None:
+        self.directory.update(directory)
+        self._each(lambda node: node.policy.setup(node))
+
+    # -------------------------------------------------------------- rounds
+    def run_round(self, r: int, evaluate: bool) -> dict:
+        def one(node: Node) -> list[tuple]:
+            node.round = r
+            node.drop_stale(r - 1)
+            metrics = node.policy.run_round(node, r) or {}
+            if evaluate:
+                metrics.update(node.policy.evaluate(node, r))
+            if node.dp is not None:
+                metrics["dp_epsilon"] = node.dp.epsilon()
+            missing = sum(1 for m in node.missing_log if m[0] == r)
+            if missing:
+                metrics["missing_peers"] = float(missing)
+            return [(r, node.name, k, float(v)) for k, v in metrics.items()]
+
+        rows = [row for part in self._each(one) for row in part]
+        return {"metrics": rows, "ledger": self._new_ledger_rows()}
+
+    def _new_ledger_rows(self) -> list:
+        rows = self.ledger.rows()
+        new, self._shipped = rows[self._shipped:], len(rows)
+        return new
+
+    def _each(self, fn) -> list:
+        futures = {name: self.pool.submit(fn, node) for name, node in self.nodes.items()}
+        out = []
+        for name, fut in futures.items():
+            try:
+                out.append(fut.result())
+            except Exception as exc:
+                raise NodeFailure(f"node {name} failed: {type(exc).__name__}: {exc}\n"
+                                  + "".join(traceback.format_exception(exc))) from None
+        return out
+
+    # -------------------------------------------------------------- federation accuracy
+    def model_states(self) -> dict[str, dict[str, np.ndarray]]:
+        """The model each node would be scored with, as numpy (cheap to ship between processes)."""
+        return {name: {k: v.detach().cpu().numpy() for k, v in node.policy.eval_model(node).state_dict().items()}
+                for name, node in self.nodes.items()}
+
+    def federation_confusions(self, states: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Sum of confusion matrices of each model over this host's test sets: {model_node: cm}."""
+        any_node = next(iter(self.nodes.values()))
+        scratch = seeded_model(self.cfg, any_node.data, 0).to(self.device)
+        if self.cfg["privacy"]["dp"] is not None:
+            from fedsim.privacy.dp import make_dp_compatible
+            scratch = make_dp_compatible(scratch, True)
+        out = {}
+        for owner, state in states.items():
+            scratch.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+            out[owner] = sum(training.confusion(scratch, n.data.x_test, n.data.y_test, n.data.num_classes)
+                             for n in self.nodes.values())
+        return out
+
+    def data_summary(self) -> dict[str, dict]:
+        return {name: {"train": n.data.n_train, "test": n.data.n_test, "classes": n.data.num_classes}
+                for name, n in self.nodes.items()}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.transport.close()
+
+
+def _make_transport(rt: dict):
+    max_bytes = int(rt["max_message_mb"] * 2**20)
+    if rt["transport"] == "inproc":
+        from fedsim.wire.inproc_transport import InprocTransport
+        return InprocTransport()
+    from fedsim.wire.grpc_transport import GrpcTransport
+    return GrpcTransport(rt["host"], 0, max_payload_bytes=max_bytes)
+
+
+def default_threads(cpus_per_worker: float) -> int:
+    return max(1, int(cpus_per_worker)) if cpus_per_worker else max(1, os.cpu_count() or 1)
