@@ -78,6 +78,7 @@ class Node:
         self._inbox: dict[tuple[str, int], dict[str, Message]] = {}
         self._cv = threading.Condition()
         self._seq = itertools.count()
+        self._serving: list[threading.Thread] = []  # replies in flight; joined before the ledger is read
         transport.register(name, self._on_message)
 
     # ------------------------------------------------------------------ topology
@@ -163,6 +164,13 @@ class Node:
                 del self._inbox[k]
         return len(stale)
 
+    def join_serving(self, timeout: float | None = None) -> None:
+        """Wait until every request this node is serving has sent (and recorded) its reply."""
+        with self._cv:
+            pending = list(self._serving)
+        for t in pending:
+            t.join(timeout)
+
     def _on_message(self, msg: Message) -> None:
         # Runs on a transport thread. Raising WireError refuses the message (the sender sees why).
         if msg.dst != self.name:
@@ -172,7 +180,10 @@ class Node:
         self._record("recv", msg.round, msg.tag, msg.kind, msg.src, msg.dst, msg.payload_bytes, msg.wire_bytes,
                      msg.frames, 0.0, msg.message_id)
         if msg.tag.startswith(REQUEST_PREFIX):
-            threading.Thread(target=self._serve, args=(msg,), name=f"serve-{self.name}", daemon=True).start()
+            worker = threading.Thread(target=self._serve, args=(msg,), name=f"serve-{self.name}", daemon=True)
+            with self._cv:
+                self._serving = [t for t in self._serving if t.is_alive()] + [worker]
+            worker.start()
             return
         with self._cv:
             box = self._inbox.setdefault((msg.tag, msg.round), {})

@@ -68,7 +68,7 @@ class DPTrainer:
                 loss = F.cross_entropy(self.module(xb), yb)
                 loss.backward()
                 self.optimizer.step()
-                total += float(loss) * len(yb)
+                total += float(loss.detach()) * len(yb)
                 count += len(yb)
         return total / max(count, 1)
 

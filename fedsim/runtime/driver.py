@@ -40,7 +40,7 @@ def preflight(cfg: dict):
     cls = policy_class(cfg["policy"]["name"])
     cls(cfg["policy"])  # option validation
     cls.check_topology(graph, cfg["policy"])
-    sample = load_federation(cfg["data"], names, cfg["seed"], only=names[:1])[names[0]]
+    sample = load_federation(cfg["data"], names, cfg["seed"], only=names[:1], base_dir=cfg["_base_dir"])[names[0]]
     build_model(cfg["model"], sample.input_shape, sample.num_classes)
     return graph, names
 
@@ -94,6 +94,10 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
                 final[node][metric] = value
             show.round(r, per_node, round_bytes, total_bytes, time.perf_counter() - t0,
                        {n: a for n, (a, _) in fed.items()} if fed else None)
+        late = [row for part in backend.call("drain") for row in part]  # replies served after a host's last round
+        writer.ledger(late)
+        sent_rows += [x for x in late if x.side == "sent"]
+        recv_rows += [x for x in late if x.side == "recv"]
         summary = build_summary(cfg, run_id, names, final, sent_rows, recv_rows, round_times, setup_s,
                                 time.perf_counter() - t_start)
         writer.summary(summary)

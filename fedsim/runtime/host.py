@@ -46,7 +46,7 @@ class WorkerHost:
         rt = cfg["runtime"]
         self.graph = load_topology(cfg["topology"], base_dir=cfg["_base_dir"])
         order = list(self.graph.nodes)
-        data = load_federation(cfg["data"], order, cfg["seed"], only=node_names)
+        data = load_federation(cfg["data"], order, cfg["seed"], only=node_names, base_dir=cfg["_base_dir"])
         self.transport = _make_transport(rt)
         self.directory: dict[str, str] = {}
         self.ledger = Ledger()
@@ -100,7 +100,13 @@ class WorkerHost:
             return [(r, node.name, k, float(v)) for k, v in metrics.items()]
 
         rows = [row for part in self._each(one) for row in part]
-        return {"metrics": rows, "ledger": self._new_ledger_rows()}
+        return {"metrics": rows, "ledger": self.drain()}
+
+    def drain(self) -> list:
+        """Ledger rows recorded since the last call, after in-flight replies have been recorded."""
+        for node in self.nodes.values():
+            node.join_serving(timeout=self.cfg["runtime"]["send_timeout_s"])
+        return self._new_ledger_rows()
 
     def _new_ledger_rows(self) -> list:
         rows = self.ledger.rows()
