@@ -6,6 +6,7 @@ encoded frames and written to the ledger on both sides.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -58,9 +59,14 @@ class Node:
                  compute_lock: threading.Semaphore | None = None, relay: bool = False) -> None:
         self.name = name
         self.graph = graph
-        self.data = data
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        if data.x_train.dim() == 4 and self.device.type == "cpu":
+            # oneDNN convolutions are about 1.5x faster in NHWC on CPU; same math, other memory order
+            self.model = self.model.to(memory_format=torch.channels_last)
+            data = dataclasses.replace(data, x_train=data.x_train.contiguous(memory_format=torch.channels_last),
+                                       x_test=data.x_test.contiguous(memory_format=torch.channels_last))
+        self.data = data
         self.train_cfg = train_cfg
         self.optimizer = training.make_optimizer(self.model, train_cfg)
         self.generator = torch.Generator().manual_seed(seed)  # batch order: independent of other threads
