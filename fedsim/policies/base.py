@@ -26,6 +26,9 @@ class Policy:
     options: ClassVar[dict[str, Any]] = {}
     # True when the policy may address nodes that are not graph neighbours (multi-hop relay).
     relay: ClassVar[bool] = False
+    # False when scoring every model on every node's test set makes no sense or costs too much
+    # (the driver then skips fed_acc for this policy).
+    federation_eval: ClassVar[bool] = True
 
     def __init__(self, options: dict | None = None) -> None:
         opts = dict(options or {})

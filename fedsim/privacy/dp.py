@@ -46,10 +46,10 @@ class DPTrainer:
         gen = torch.Generator().manual_seed(seed)
         loader = DataLoader(TensorDataset(node.data.x_train, node.data.y_train), batch_size=batch,
                             shuffle=True, generator=gen)
-        self.engine = PrivacyEngine(accountant="rdp", secure_mode=False)
         self.delta = dp_cfg["delta"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Opacus warns about secure RNG; simulation does not need it
+            self.engine = PrivacyEngine(accountant="rdp", secure_mode=False)
             self.module, self.optimizer, self.loader = self.engine.make_private_with_epsilon(
                 module=node.model, optimizer=node.optimizer, data_loader=loader, target_epsilon=dp_cfg["epsilon"],
                 target_delta=self.delta, epochs=total_epochs, max_grad_norm=dp_cfg["max_grad_norm"],
@@ -66,7 +66,9 @@ class DPTrainer:
                 xb, yb = xb.to(self.device), yb.to(self.device)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(self.module(xb), yb)
-                loss.backward()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # Opacus' hooks fire with no input grads: expected
+                    loss.backward()
                 self.optimizer.step()
                 total += float(loss.detach()) * len(yb)
                 count += len(yb)

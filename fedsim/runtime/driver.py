@@ -76,7 +76,7 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
             round_s = time.perf_counter() - t0
             fed = None
             fe = cfg["eval"]["federation_every"]
-            if last or (fe > 0 and (r + 1) % fe == 0):
+            if policy_class(cfg["policy"]["name"]).federation_eval and (last or (fe > 0 and (r + 1) % fe == 0)):
                 fed = federation_accuracy(backend)
                 for node, (acc, bacc) in fed.items():
                     rows += [(r, node, "fed_acc", acc), (r, node, "fed_bacc", bacc)]

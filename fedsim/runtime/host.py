@@ -7,6 +7,7 @@ the others wait on the network.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -133,10 +134,11 @@ class WorkerHost:
     def federation_confusions(self, states: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Sum of confusion matrices of each model over this host's test sets: {model_node: cm}."""
         any_node = next(iter(self.nodes.values()))
-        scratch = seeded_model(self.cfg, any_node.data, 0).to(self.device)
-        if self.cfg["privacy"]["dp"] is not None:
+        if self.cfg["privacy"]["dp"] is not None:  # Opacus hooks do not survive deepcopy: rebuild plainly
             from fedsim.privacy.dp import make_dp_compatible
-            scratch = make_dp_compatible(scratch, True)
+            scratch = make_dp_compatible(seeded_model(self.cfg, any_node.data, 0), True).to(self.device)
+        else:  # the policy may train a model other than cfg.model (e.g. a prompt learner)
+            scratch = copy.deepcopy(any_node.policy.eval_model(any_node))
         out = {}
         for owner, state in states.items():
             scratch.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
