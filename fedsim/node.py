@@ -56,8 +56,14 @@ class Node:
     def __init__(self, name: str, *, graph: nx.Graph, data: NodeData, model: nn.Module, transport: Transport,
                  directory: dict[str, str], ledger: Ledger, run_id: str, train_cfg: dict, seed: int,
                  device: torch.device | str = "cpu", recv_timeout: float = 120.0, send_timeout: float = 60.0,
-                 compute_lock: threading.Semaphore | None = None, relay: bool = False) -> None:
+                 compute_lock: threading.Semaphore | None = None, relay: bool = False,
+                 config: dict | None = None) -> None:
         self.name = name
+        # The validated run configuration (read-only by convention): policies take the global seed
+        # from here when every node must agree on a choice, e.g. a round's routing permutation.
+        self.config = config or {}
+        self.run_seed = self.config.get("seed", 0)
+        self.total_rounds = self.config.get("rounds", 0)
         self.graph = graph
         self.device = torch.device(device)
         self.model = model.to(self.device)

@@ -69,7 +69,7 @@ class WorkerHost:
                         directory=self.directory, ledger=self.ledger, run_id=run_id, train_cfg=cfg["train"],
                         seed=cfg["seed"] * 1_000_003 + index, device=self.device,
                         recv_timeout=rt["recv_timeout_s"], send_timeout=rt["send_timeout_s"],
-                        compute_lock=compute, relay=policy.relay)
+                        compute_lock=compute, relay=policy.relay, config=cfg)
             node.policy = policy
             if dp is not None:
                 from fedsim.privacy.dp import DPTrainer
