@@ -91,3 +91,14 @@ def test_dp_reports_spent_epsilon(small_config):
     eps = s["dp_epsilon"]
     assert set(eps) == {"node0", "node1", "node2", "node3"}
     assert all(0 < e <= 4.0 * 1.05 for e in eps.values())
+
+
+def test_64_nodes_on_a_ring_on_two_ray_workers(ray_session, small_config):
+    cfg = small_config(name="scale", rounds=5, topology={"generator": "ring", "n": 64},
+                       data={"dataset": "synthmed", "samples_per_node": 40, "num_classes": 2},
+                       model={"name": "mlp", "hidden": [16]}, runtime__kind="ray", runtime__workers=2,
+                       eval={"every": 5, "federation_every": 0})
+    s = run_experiment(cfg).summary
+    assert s["nodes"] == 64 and s["rounds"] == 5
+    assert s["bytes"]["messages"] == 64 * 2 * 5 and s["ledger_balanced"]
+    assert len(s["peak_rss_mb"]["workers"]) == 2

@@ -100,6 +100,8 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
         recv_rows += [x for x in late if x.side == "recv"]
         summary = build_summary(cfg, run_id, names, final, sent_rows, recv_rows, round_times, setup_s,
                                 time.perf_counter() - t_start)
+        summary["peak_rss_mb"] = {"driver": round(_rss_mb(), 1),
+                                  "workers": [round(x, 1) for x in backend.call("peak_rss_mb")]}
         writer.summary(summary)
         show.info(f"done in {summary['wall_s']:.1f} s — mean test acc {summary['mean_final'].get('test_acc', float('nan')):.3f}, "
                   f"fed acc {summary['mean_final'].get('fed_acc', float('nan')):.3f}, "
@@ -108,6 +110,11 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
     finally:
         writer.close()
         backend.close()
+
+
+def _rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def federation_accuracy(backend) -> dict[str, tuple[float, float]]:

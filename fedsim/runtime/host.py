@@ -146,6 +146,10 @@ class WorkerHost:
                              for n in self.nodes.values())
         return out
 
+    def peak_rss_mb(self) -> float:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
     def data_summary(self) -> dict[str, dict]:
         return {name: {"train": n.data.n_train, "test": n.data.n_test, "classes": n.data.num_classes}
                 for name, n in self.nodes.items()}
