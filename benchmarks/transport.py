@@ -56,7 +56,7 @@ def measure(sender: Transport, receiver: Transport, payload: Payload, repeat: in
             got.clear()
             start = time.perf_counter()
             frames = encode(payload, run_id="bench", round=i, src="src", dst="bench", tag="bench",
-                            message_id=f"m{i}")
+                            message_id=f"m{i}", lazy=True)  # as Node.send does
             receipt = sender.send(receiver.address, frames, timeout=120)
             best = min(best, time.perf_counter() - start)
             del frames

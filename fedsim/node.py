@@ -115,7 +115,8 @@ class Node:
         rnd = self.round if round is None else round
         payload = _on_cpu(payload)
         mid = f"{self.name}/{rnd}/{tag}/{next(self._seq)}"
-        frames = encode(payload, run_id=self.run_id, round=rnd, src=self.name, dst=dst, tag=tag, message_id=mid)
+        frames = encode(payload, run_id=self.run_id, round=rnd, src=self.name, dst=dst, tag=tag, message_id=mid,
+                        lazy=True)
         t0 = time.perf_counter()
         self.transport.send(self.directory[dst], frames, timeout=self.send_timeout)
         wall = time.perf_counter() - t0

@@ -86,13 +86,30 @@ def parse_frame(raw: bytes) -> "wire_pb2.Frame | memoryview":
     return wire_pb2.Frame.FromString(raw)
 
 
+def serialize_frame(frame: "wire_pb2.Frame | memoryview | bytes") -> bytes:
+    """Wire form of one frame; a raw chunk buffer becomes a chunk Frame with one copy of its bytes."""
+    if isinstance(frame, wire_pb2.Frame):
+        return frame.SerializeToString()
+    n = len(frame)
+    prefix = bytearray(b"\x12")  # field 2 (chunk), length-delimited
+    while True:  # varint length
+        byte, n = n & 0x7F, n >> 7
+        prefix.append(byte | (0x80 if n else 0))
+        if not n:
+            break
+    return bytes(prefix) + frame
+
+
 def wire_bytes(frames: "Iterable[wire_pb2.Frame | memoryview]") -> int:
     """Measured bytes of a frame stream: serialized size + 5-byte gRPC prefix per frame."""
     return sum(frame_size(f) + GRPC_PREFIX_BYTES for f in frames)
 
 
-def _chunks(views: Sequence[memoryview], chunk_bytes: int) -> Iterator[bytes]:
-    """Cut the end-to-end concatenation of ``views`` into chunks, copying each byte exactly once."""
+def _chunks(views: Sequence[memoryview], chunk_bytes: int, copy: bool = True) -> Iterator[bytes | memoryview]:
+    """Cut the end-to-end concatenation of ``views`` into chunks, copying each byte exactly once.
+
+    With ``copy=False`` a chunk that lies inside one view is yielded as a view (no copy at all).
+    """
     pieces: list[memoryview] = []
     room = chunk_bytes
     for view in views:
@@ -103,10 +120,13 @@ def _chunks(views: Sequence[memoryview], chunk_bytes: int) -> Iterator[bytes]:
             pos += take
             room -= take
             if room == 0:
-                yield pieces[0].tobytes() if len(pieces) == 1 else b"".join(pieces)
+                if len(pieces) == 1:
+                    yield pieces[0].tobytes() if copy else pieces[0]
+                else:
+                    yield b"".join(pieces)
                 pieces, room = [], chunk_bytes
     if pieces:
-        yield b"".join(pieces)
+        yield b"".join(pieces) if copy or len(pieces) > 1 else pieces[0]
 
 
 def encode(
@@ -119,8 +139,14 @@ def encode(
     tag: str,
     message_id: str,
     chunk_bytes: int = CHUNK_BYTES,
-) -> list[wire_pb2.Frame]:
-    """Frames for ``payload``: the header first, then chunks of at most ``chunk_bytes`` raw bytes."""
+    lazy: bool = False,
+) -> "list[wire_pb2.Frame | memoryview]":
+    """Frames for ``payload``: the header first, then chunks of at most ``chunk_bytes`` raw bytes.
+
+    With ``lazy=True`` chunk frames are left as raw buffers (views of the tensors' own memory where
+    a chunk lies inside one tensor): `serialize_frame` writes each straight to the wire with a single
+    copy, while gRPC streams the previous one. Both forms have the same `wire_bytes` and decode alike.
+    """
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
     if not 0 <= round < 2**32:
@@ -138,7 +164,9 @@ def encode(
     for view in views:
         running.add(view)  # big payloads: checksummed on worker threads while chunks are cut below
     total = sum(len(v) for v in views)
-    chunk_frames = [wire_pb2.Frame(chunk=chunk) for chunk in _chunks(views, chunk_bytes)]
+    chunk_frames = list(_chunks(views, chunk_bytes, copy=not lazy))
+    if not lazy:
+        chunk_frames = [wire_pb2.Frame(chunk=chunk) for chunk in chunk_frames]
     checksum = running.value()
     try:
         header = wire_pb2.Header(

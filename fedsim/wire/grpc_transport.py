@@ -2,23 +2,26 @@
 
 Each message is one client-streaming ``Deliver`` call (header frame, then chunks); the server
 answers with a Receipt once the message was decoded and handed to the destination node.
-TLS is not implemented yet: ``server_credentials``/``channel_credentials`` are the hooks the
-mTLS work plugs into (None = plaintext).
+``server_credentials``/``channel_credentials`` switch on (mutual) TLS, see fedsim.wire.tls; None =
+plaintext. ``authorize(peer, header)`` runs on each incoming header with the caller's certificate
+name (None on plaintext) and refuses the message by raising WireError; ``target_names`` maps a
+peer address to the name its server certificate must carry.
 """
 from __future__ import annotations
 
 import threading
 from concurrent import futures
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from fedsim.errors import WireError
 from fedsim.v1 import wire_pb2, wire_pb2_grpc
-from fedsim.wire.codec import parse_frame
+from fedsim.wire.codec import parse_frame, serialize_frame
 from fedsim.wire.message import Message
 from fedsim.wire.receiver import Routes, receive
+from fedsim.wire.tls import peer_name
 from fedsim.wire.transport import Transport, check_receipt
 
 SERVICE_NAME = "fedsim.v1.Transport"
@@ -50,12 +53,19 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _deliver_handler(routes: Routes, max_payload_bytes: int | None) -> grpc.GenericRpcHandler:
+Authorize = Callable[[str | None, wire_pb2.Header], None]
+
+
+def _deliver_handler(routes: Routes, max_payload_bytes: int | None, authorize: Authorize | None) -> grpc.GenericRpcHandler:
     """The Transport service, registered by hand (not via the generated servicer) so that frames
     are parsed with codec.parse_frame, which hands chunks over without protobuf copies."""
 
     def deliver(request_iterator, context) -> wire_pb2.Receipt:
-        return receive(request_iterator, routes, max_payload_bytes)
+        check = None
+        if authorize is not None:
+            peer = peer_name(context)
+            check = lambda header: authorize(peer, header)  # noqa: E731
+        return receive(request_iterator, routes, max_payload_bytes, check)
 
     handler = grpc.stream_unary_rpc_method_handler(
         deliver, request_deserializer=parse_frame, response_serializer=wire_pb2.Receipt.SerializeToString)
@@ -74,16 +84,19 @@ class GrpcTransport(Transport):
         max_workers: int = 16,
         server_credentials: grpc.ServerCredentials | None = None,
         channel_credentials: grpc.ChannelCredentials | None = None,
+        authorize: Authorize | None = None,
+        target_names: Mapping[str, str] | None = None,
     ) -> None:
         self.max_payload_bytes = max_payload_bytes
         self._routes = Routes()
         self._channel_credentials = channel_credentials
+        self._target_names = dict(target_names or {})
         self._channels: dict[str, tuple[grpc.Channel, Callable]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=_SERVER_OPTIONS)
-        self._server.add_generic_rpc_handlers([_deliver_handler(self._routes, max_payload_bytes)])
+        self._server.add_generic_rpc_handlers([_deliver_handler(self._routes, max_payload_bytes, authorize)])
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         target = _host_port(host, port)
@@ -101,6 +114,11 @@ class GrpcTransport(Transport):
         for service in ("", SERVICE_NAME):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
 
+    def set_serving(self, service: str, serving: bool = True) -> None:
+        """Publish ``service`` in the standard health service (a deployed node: once it is ready)."""
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        self._health.set(service, status)
+
     def register(self, node: str, on_message: Callable[[Message], None]) -> None:
         self._routes.add(node, on_message)
 
@@ -116,8 +134,14 @@ class GrpcTransport(Transport):
                 if self._channel_credentials is None:
                     channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
                 else:
-                    channel = grpc.secure_channel(address, self._channel_credentials, options=_CHANNEL_OPTIONS)
-                cached = self._channels[address] = (channel, wire_pb2_grpc.TransportStub(channel).Deliver)
+                    options = list(_CHANNEL_OPTIONS)
+                    if address in self._target_names:  # verify the server is the node we mean to reach
+                        options.append(("grpc.ssl_target_name_override", self._target_names[address]))
+                    channel = grpc.secure_channel(address, self._channel_credentials, options=options)
+                # Raw chunk buffers (codec.encode(lazy=True)) are serialized here, in gRPC's sending thread.
+                deliver = channel.stream_unary(f"/{SERVICE_NAME}/Deliver", request_serializer=serialize_frame,
+                                               response_deserializer=wire_pb2.Receipt.FromString)
+                cached = self._channels[address] = (channel, deliver)
             return cached[1]
 
     def send(self, address: str, frames: Sequence[wire_pb2.Frame], *, timeout: float) -> wire_pb2.Receipt:
