@@ -59,9 +59,12 @@ def receive(
     frames: Iterable[wire_pb2.Frame],
     routes: Mapping[str, OnMessage],
     max_payload_bytes: int | None,
+    check_header: Callable[[wire_pb2.Header], None] | None = None,
 ) -> wire_pb2.Receipt:
     """Decode one stream and hand the message to ``routes[dst]``.
 
+    ``check_header`` (deployment: who the authenticated peer may be, what it may send) sees the
+    header before any payload is read and may raise WireError to refuse it (REFUSED receipt, logged).
     ``on_message`` may raise WireError to refuse the message (REFUSED receipt); any other
     exception becomes an INTERNAL receipt and is logged.
     """
@@ -81,6 +84,15 @@ def receive(
                 wire_pb2.UNKNOWN_DESTINATION,
                 f"no node {header.dst!r} registered at this transport (registered: {known})",
                 message_id=message_id, frames=1, wire_bytes=frame_size(first) + GRPC_PREFIX_BYTES)
+        if check_header is not None:
+            try:
+                check_header(header)
+            except WireError as exc:
+                log.warning("refused message %s (%s -> %s): %s", message_id, header.src, header.dst, exc)
+                return _failure(wire_pb2.REFUSED, str(exc), message_id=message_id, frames=1,
+                                wire_bytes=frame_size(first) + GRPC_PREFIX_BYTES)
+    elif check_header is not None:  # nothing to authorize a stream by: refuse before decoding anything
+        return _failure(wire_pb2.BAD_HEADER, "the stream does not start with a header frame")
     stream = it if first is None else itertools.chain((first,), it)
     try:
         msg = decode(stream, max_payload_bytes=max_payload_bytes)
