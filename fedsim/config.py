@@ -113,7 +113,6 @@ def validate(raw: dict) -> dict:
     _float(cfg, "train.weight_decay", minimum=0.0)
     _bool(cfg, "train.same_init")
     _choice(cfg, "train.optimizer")
-    t["optimizer"] = t["optimizer"]
 
     dp = cfg["privacy"]["dp"]
     if dp is not None:
