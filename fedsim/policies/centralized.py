@@ -10,20 +10,13 @@ from __future__ import annotations
 import torch
 
 from fedsim.payload import Kind, Payload
-from fedsim.policies.base import Policy
-from fedsim.policies.hub import choose_hub
+from fedsim.policies.hub import HubPolicy
 
 
-class CentralizedPolicy(Policy):
+class CentralizedPolicy(HubPolicy):
     name = "centralized"
-    options = {"hub": None}
-
-    @classmethod
-    def check_topology(cls, graph, options):
-        choose_hub(graph, options.get("hub"), cls.name)
-
     def setup(self, node):
-        self.hub = choose_hub(node.graph, self.opts["hub"], self.name)
+        super().setup(node)
         self.pool = None
 
     def run_round(self, node, r):

@@ -11,20 +11,11 @@ from __future__ import annotations
 
 from fedsim.payload import Kind
 from fedsim.policies.averaging import weighted_average
-from fedsim.policies.base import Policy
-from fedsim.policies.hub import choose_hub
+from fedsim.policies.hub import HubPolicy
 
 
-class FedAvgPolicy(Policy):
+class FedAvgPolicy(HubPolicy):
     name = "fedavg"
-    options = {"hub": None}
-
-    @classmethod
-    def check_topology(cls, graph, options):
-        choose_hub(graph, options.get("hub"), cls.name)
-
-    def setup(self, node):
-        self.hub = choose_hub(node.graph, self.opts["hub"], self.name)
 
     def run_round(self, node, r):
         loss = node.train()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import networkx as nx
 
 from fedsim.errors import ConfigError
+from fedsim.policies.base import Policy
 
 
 def choose_hub(graph: nx.Graph, requested: str | None, policy: str) -> str:
@@ -20,3 +21,16 @@ def choose_hub(graph: nx.Graph, requested: str | None, policy: str) -> str:
                           f"a star or complete graph for policy {policy!r}",
                           f"hub {hub!r} is not linked to {', '.join(far[:5])}")
     return hub
+
+
+class HubPolicy(Policy):
+    """Base of the policies where one hospital is the server: option `hub` (default: best-connected node)."""
+
+    options = {"hub": None}
+
+    @classmethod
+    def check_topology(cls, graph, options):
+        choose_hub(graph, options.get("hub"), cls.name)
+
+    def setup(self, node):
+        self.hub = choose_hub(node.graph, self.opts["hub"], self.name)
