@@ -102,3 +102,10 @@ def test_64_nodes_on_a_ring_on_two_ray_workers(ray_session, small_config):
     assert s["nodes"] == 64 and s["rounds"] == 5
     assert s["bytes"]["messages"] == 64 * 2 * 5 and s["ledger_balanced"]
     assert len(s["peak_rss_mb"]["workers"]) == 2
+
+
+def test_inproc_across_worker_processes_is_refused(ray_session, small_config):
+    from fedsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="runtime.workers"):
+        run_experiment(small_config(runtime__kind="ray", runtime__workers=2, runtime__transport="inproc"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 
+from fedsim.errors import ConfigError
 from fedsim.runtime.host import WorkerHost, default_threads
 
 log = logging.getLogger("fedsim.runtime")
@@ -50,6 +51,9 @@ class RayBackend:
 
         self.ray = ray
         rt = cfg["runtime"]
+        if rt["transport"] == "inproc" and rt["workers"] not in ("auto", 1):
+            raise ConfigError("runtime.workers", rt["workers"], "1 or auto when runtime.transport is inproc",
+                              "in-process delivery cannot reach nodes in other worker processes; use grpc")
         self.started_ray = False
         if not ray.is_initialized():
             kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -60,6 +64,8 @@ class RayBackend:
             self.started_ray = True
         cpus, gpus = rt["cpus_per_worker"], rt["gpus_per_worker"]
         k = rt["workers"]
+        if rt["transport"] == "inproc":
+            k = 1
         if k == "auto":
             k = max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus, 1e-9)))
         blocks = split(names, k)
