@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,33 @@ def test_inproc_across_worker_processes_is_refused(ray_session, small_config):
 
     with pytest.raises(ConfigError, match="runtime.workers"):
         run_experiment(small_config(runtime__kind="ray", runtime__workers=2, runtime__transport="inproc"))
+
+
+def test_failed_run_keeps_finished_rounds_and_says_why(small_config):
+    from fedsim.policies import _discover
+    from fedsim.policies.gossip import GossipPolicy
+    from fedsim.runtime.host import NodeFailure
+
+    class FailsInRoundTwo(GossipPolicy):
+        name = "fails_in_round_two"
+
+        def run_round(self, node, r):
+            if r == 1 and node.name == "node2":
+                raise RuntimeError("disk full on node2")
+            return super().run_round(node, r)
+
+    registry = _discover()
+    registry[FailsInRoundTwo.name] = FailsInRoundTwo
+    try:
+        cfg = small_config(rounds=3, policy={"name": "fails_in_round_two"}, runtime__recv_timeout_s=2.0)
+        with pytest.raises(NodeFailure, match="node node2 failed: RuntimeError: disk full on node2"):
+            run_experiment(cfg)
+    finally:
+        del registry[FailsInRoundTwo.name]
+    run_dir = next((Path(cfg["output"]["dir"]) / "t").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["completed_rounds"] == 1
+    assert "disk full on node2" in summary["error"]
+    rounds = {r["round"] for r in _read(run_dir / "metrics.csv")}
+    assert rounds == {"0"}  # round 0 was written before the failure
+    assert len(_read(run_dir / "comm.csv")) == 8

@@ -52,7 +52,13 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
     run_id = f"{cfg['name']}/{run_dir.name}"
     writer = RunWriter(run_dir, cfg, graph)
     t_start = time.perf_counter()
-    backend = make_backend(cfg, names, run_id)
+    completed, backend = 0, None
+    try:
+        backend = make_backend(cfg, names, run_id)
+    except BaseException as exc:
+        _write_failure(writer, cfg, run_id, exc, 0)
+        writer.close()
+        raise
     show.info(f"{cfg['name']}: policy {cfg['policy']['name']}, {len(names)} nodes, "
               f"{graph.number_of_edges()} links, {cfg['rounds']} rounds — {backend.description}, "
               f"transport {cfg['runtime']['transport']}")
@@ -92,6 +98,7 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
             for _, node, metric, value in rows:
                 per_node[node][metric] = value
                 final[node][metric] = value
+            completed = r + 1
             show.round(r, per_node, round_bytes, total_bytes, time.perf_counter() - t0,
                        {n: a for n, (a, _) in fed.items()} if fed else None)
         late = [row for part in backend.call("drain") for row in part]  # replies served after a host's last round
@@ -107,9 +114,18 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
                   f"fed acc {summary['mean_final'].get('fed_acc', float('nan')):.3f}, "
                   f"{summary['bytes']['wire_total'] / 1e6:.2f} MB on the wire; results in {run_dir}")
         return RunResult(run_dir, summary)
+    except BaseException as exc:
+        _write_failure(writer, cfg, run_id, exc, completed)
+        raise
     finally:
         writer.close()
         backend.close()
+
+
+def _write_failure(writer: RunWriter, cfg: dict, run_id: str, exc: BaseException, completed: int) -> None:
+    """Metrics and ledger rows of finished rounds are already on disk; record how far the run got and why."""
+    writer.summary({"name": cfg["name"], "run_id": run_id, "status": "failed", "rounds": cfg["rounds"],
+                    "completed_rounds": completed, "error": f"{type(exc).__name__}: {exc}"[:4000]})
 
 
 def _rss_mb() -> float:
@@ -140,6 +156,7 @@ def build_summary(cfg, run_id, names, final, sent_rows, recv_rows, round_times, 
     return {
         "name": cfg["name"],
         "run_id": run_id,
+        "status": "completed",
         "policy": cfg["policy"]["name"],
         "nodes": len(names),
         "rounds": cfg["rounds"],
