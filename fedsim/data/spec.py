@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fedsim.data import continual
 from fedsim.data.synthmed import MAX_CLASSES
 from fedsim.errors import ConfigError
 
@@ -27,6 +28,7 @@ DATA_SPEC_DEFAULTS: dict[str, Any] = {
     "path": None,
     "paths": None,
     "class_names": None,
+    "continual": None,  # {tasks, rounds_per_task}: fedsim/data/continual.py, any dataset
 }
 PARTITION_DEFAULTS: dict[str, Any] = {"kind": "iid", "alpha": 0.5, "shards_per_node": 2, "min_samples": 10}
 
@@ -95,7 +97,7 @@ def validate(spec: Any, base_dir: str | None = None) -> dict:
     if ds not in DATASETS:
         raise ConfigError("data.dataset", ds, ", ".join(DATASETS))
     for key, value in spec.items():
-        if key != "dataset" and key not in USED_KEYS[ds] and value != DATA_SPEC_DEFAULTS[key]:
+        if key not in ("dataset", "continual") and key not in USED_KEYS[ds] and value != DATA_SPEC_DEFAULTS[key]:
             raise ConfigError(f"data.{key}", value, f"only the keys {', '.join(USED_KEYS[ds])}",
                               f"dataset {ds} does not use {key}")
 
@@ -138,6 +140,7 @@ def validate(spec: Any, base_dir: str | None = None) -> dict:
         if names is not None and (not isinstance(names, (list, tuple)) or not names
                                   or not all(isinstance(n, str) and n for n in names)):
             raise ConfigError("data.class_names", names, "a list of non-empty strings, one per label")
+    s["continual"] = continual.validate(s["continual"], s["num_classes"] if ds == "synthmed" else None)
     if ds != "synthmed":
         per_hospital = ds == "imagefolder" or (ds == "npz" and s["paths"] is not None)
         s["partition"] = _partition(s["partition"], ds, per_hospital)

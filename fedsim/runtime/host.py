@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from fedsim import training
-from fedsim.data import load_federation
+from fedsim.data import continual, load_federation
 from fedsim.models import build_model
 from fedsim.node import Node
 from fedsim.policies import make_policy
@@ -75,6 +75,7 @@ class WorkerHost:
                 from fedsim.privacy.dp import DPTrainer
                 node.dp = DPTrainer(node, dp, cfg["rounds"] * cfg["train"]["epochs"], seed=cfg["seed"] * 31 + index)
             self.nodes[name] = node
+        self.streams = continual.attach(cfg, self.nodes)  # {} unless data.continual is set
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(self.nodes)), thread_name_prefix="node")
 
     # -------------------------------------------------------------- wiring
@@ -90,9 +91,14 @@ class WorkerHost:
         def one(node: Node) -> list[tuple]:
             node.round = r
             node.drop_stale(r - 1)
+            stream = self.streams.get(node.name)
+            if stream is not None:  # continual learning: this round's task data, before the policy runs
+                stream.switch(node, r)
             metrics = node.policy.run_round(node, r) or {}
             if evaluate:
                 metrics.update(node.policy.evaluate(node, r))
+                if stream is not None:
+                    metrics.update(stream.evaluate(node, node.policy.eval_model(node)))
             if node.dp is not None:
                 metrics["dp_epsilon"] = node.dp.epsilon()
             missing = sum(1 for m in node.missing_log if m[0] == r)
