@@ -59,9 +59,15 @@ def _cmd_topology_show(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from fedsim.report.nodes import format_deployment, is_node_run, merge_nodes
     from fedsim.report.summary import format_report
 
-    print(format_report(Path(args.run_dir)))
+    run_dir = Path(args.run_dir)
+    if is_node_run(run_dir):  # folders of deployed nodes: merge them into one run view first
+        summary = merge_nodes(run_dir)
+        print(format_report(run_dir) + format_deployment(summary))
+        return 0
+    print(format_report(run_dir))
     return 0
 
 
@@ -91,9 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--png", help="where to write the drawing (default: NAME.png in the current directory)")
     show.set_defaults(func=_cmd_topology_show)
 
-    rep = sub.add_parser("report", help="summarise a run directory (accuracy, bytes per kind and link)")
+    rep = sub.add_parser("report", help="summarise a run directory (accuracy, bytes per kind and link)",
+                         description="RUN_DIR: a `fedsim run` directory, or a folder holding the per-node folders "
+                                     "of a deployment (`fedsim node` outputs), which are merged into one run view "
+                                     "(metrics.csv, comm.csv, comm_received.csv, summary.json written there).")
     rep.add_argument("run_dir")
     rep.set_defaults(func=_cmd_report)
+
+    from fedsim.deploy.commands import add_commands
+    add_commands(sub)  # fedsim node, fedsim deploy certs|compose|health
     return p
 
 

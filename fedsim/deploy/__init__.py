@@ -1,0 +1,1 @@
+"""fedsim.deploy: running real nodes — the federation file, certificates, container compose files."""

@@ -1,0 +1,280 @@
+"""One hospital's node as a long-lived process: `fedsim node --config federation.yaml --name X`.
+
+The same Node and Policy code as a simulation, with what a real site needs around it:
+its own gRPC server (mutual TLS by default, plus the standard gRPC health service), peers from the
+federation file, and rounds driven by the node itself — no coordinator. Each round runs the policy;
+`recv` waits for the expected neighbours up to runtime.recv_timeout_s and the round carries on
+without the ones that are missing or dead (logged, and counted in metrics as missing_peers).
+SIGTERM/SIGINT finish the current round, then flush metrics.csv/comm.csv and write a checkpoint.
+Outputs per node (same formats as `fedsim run`): config.yaml, topology.graphml, metrics.csv,
+comm.csv, comm_received.csv, node.json, node.log, model.pt.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import torch
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from fedsim.deploy.federation import Federation
+from fedsim.errors import WireError
+from fedsim.node import Node
+from fedsim.payload import Kind
+from fedsim.policies import make_policy
+from fedsim.runtime.host import seeded_model
+from fedsim.runtime.outputs import RunWriter
+from fedsim.v1 import wire_pb2
+from fedsim.wire.grpc_transport import GrpcTransport
+from fedsim.wire.ledger import Ledger
+from fedsim.wire.tls import TlsFiles, check_sender, credentials
+
+log = logging.getLogger("fedsim.standalone")
+READY_SERVICE = "fedsim.node"  # health service name a node reports SERVING once it accepts rounds
+
+
+class DeployedNode(Node):
+    """A Node whose sends to an unreachable or refusing peer are logged and skipped, not fatal:
+    a real federation must outlive a hospital that is down. Nothing is recorded for a failed send,
+    so the ledgers still balance."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.unreachable_log: list[tuple[int, str, str]] = []  # (round, tag, peer)
+
+    def send(self, dst, payload, tag, *, round=None) -> None:
+        try:
+            super().send(dst, payload, tag, round=round)
+        except WireError as exc:
+            rnd = self.round if round is None else round
+            self.unreachable_log.append((rnd, tag, dst))
+            log.warning("%s: round %d: could not deliver %r to %s, continuing without it: %s",
+                        self.name, rnd, tag, dst, exc)
+
+    def recv(self, tag, *, expect=None, round=None, timeout=None):
+        """As Node.recv, but a peer we already failed to reach this round is not waited for (a dead
+        hospital must not cost every round a full timeout); it is reported missing right away."""
+        rnd = self.round if round is None else round
+        down = {p for (r, _, p) in self.unreachable_log if r == rnd}
+        wanted = self.neighbors if expect is None else sorted(set(expect))
+        got = super().recv(tag, expect=[p for p in wanted if p not in down], round=round, timeout=timeout)
+        got.missing = sorted(set(got.missing) | (down & set(wanted)))
+        return got
+
+
+class Admission:
+    """Checks every incoming header before its payload is read: the TLS identity is the sender and a
+    neighbour, the run is ours, and a MODEL payload's tensors fit the policy's model."""
+
+    def __init__(self, node: Node, run_id: str, require_identity: bool) -> None:
+        self.node, self.run_id, self.require_identity = node, run_id, require_identity
+        self.model_shapes: dict[str, tuple[int, ...]] = {}
+
+    def __call__(self, identity: str | None, header: wire_pb2.Header) -> None:
+        node = self.node
+        if header.dst != node.name:
+            raise WireError(f"frame for {header.dst!r} delivered to node {node.name!r}")
+        if self.require_identity:
+            check_sender(identity, header.src, header.dst, node.graph, relay=node.relay)
+        elif header.src not in node.neighbors and not node.relay:
+            raise WireError(f"{node.name} accepts messages only from its neighbours; {header.src!r} is not one")
+        if header.run_id != self.run_id:
+            raise WireError(f"message of run {header.run_id!r}; this node runs {self.run_id!r}")
+        if header.kind == Kind.MODEL and self.model_shapes:
+            for spec in header.tensors:
+                want = self.model_shapes.get(spec.name)
+                if want is None:
+                    raise WireError(f"model tensor {spec.name!r} is not part of {node.name}'s model")
+                if tuple(spec.shape) != want:
+                    raise WireError(f"model tensor {spec.name!r} has shape {tuple(spec.shape)}, "
+                                    f"{node.name}'s model needs {want}")
+
+
+class StandaloneNode:
+    def __init__(self, fed: Federation, name: str, *, out_dir: Path, tls_dir: Path | None,
+                 listen: str | None = None, threads: int | None = None) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.fed, self.name = fed, name
+        spec = fed.node(name)
+        self.cfg = cfg = fed.node_config(name)
+        rt = cfg["runtime"]
+        self.run_id = f"{cfg['name']}/deploy"
+        self.stop_requested = threading.Event()
+        self.out_dir = out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._log_handler = logging.FileHandler(out_dir / "node.log")
+        self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("fedsim").addHandler(self._log_handler)
+        logging.getLogger("fedsim").setLevel(logging.INFO)
+
+        from fedsim.data import load_federation  # heavy import, after argument errors had their chance
+        graph, order = fed.graph, fed.names
+        index = order.index(name)
+        data = load_federation(cfg["data"], order, cfg["seed"], only=[name], base_dir=cfg["_base_dir"])[name]
+        init_seed = cfg["seed"] if cfg["train"]["same_init"] else cfg["seed"] * 7919 + index
+        model = seeded_model(cfg, data, init_seed)  # the same initial model as in simulation
+        dp = cfg["privacy"]["dp"]
+        if dp is not None:
+            from fedsim.privacy.dp import make_dp_compatible
+            model = make_dp_compatible(model, dp["auto_fix"])
+        self.policy = make_policy(cfg["policy"])
+        self.policy.check_topology(graph, cfg["policy"])
+        self.tls = tls_dir is not None
+        server_creds = channel_creds = None
+        if self.tls:
+            server_creds, channel_creds = credentials(TlsFiles.in_dir(tls_dir))
+        self._channel_creds = channel_creds
+        directory = fed.directory()
+        self.admission: Admission | None = None
+        self.transport = GrpcTransport(
+            *_split(listen or spec.listen), max_payload_bytes=int(rt["max_message_mb"] * 2**20),
+            server_credentials=server_creds, channel_credentials=channel_creds,
+            authorize=lambda peer, header: self.admission(peer, header) if self.admission else _not_ready(),
+            target_names={addr: n for n, addr in directory.items()} if self.tls else None)
+        self.ledger = Ledger()
+        use_cuda = rt["gpus_per_worker"] > 0 and torch.cuda.is_available()
+        self.node = DeployedNode(
+            name, graph=graph, data=data, model=model, transport=self.transport, directory=directory,
+            ledger=self.ledger, run_id=self.run_id, train_cfg=cfg["train"], seed=cfg["seed"] * 1_000_003 + index,
+            device="cuda" if use_cuda else "cpu", recv_timeout=rt["recv_timeout_s"],
+            send_timeout=rt["send_timeout_s"], relay=self.policy.relay, config=cfg)
+        self.node.policy = self.policy
+        if dp is not None:
+            from fedsim.privacy.dp import DPTrainer
+            self.node.dp = DPTrainer(self.node, dp, cfg["rounds"] * cfg["train"]["epochs"], seed=cfg["seed"] * 31 + index)
+        self.policy.setup(self.node)
+        admission = Admission(self.node, self.run_id, require_identity=self.tls)
+        admission.model_shapes = {k: tuple(v.shape) for k, v in self.policy.eval_model(self.node).state_dict().items()}
+        self.admission = admission
+        self.writer = RunWriter(out_dir, cfg, graph)
+        self._shipped = 0
+        self.transport.set_serving(READY_SERVICE)
+        log.info("%s: serving on %s (%s), neighbours %s", name, self.transport.address,
+                 "mutual TLS" if self.tls else "INSECURE plaintext", ", ".join(self.node.neighbors))
+
+    # ------------------------------------------------------------------ lifecycle
+    def install_signal_handlers(self) -> None:
+        def on_signal(signum, _frame):
+            log.warning("%s: %s received: finishing the current round, then stopping",
+                        self.name, signal.Signals(signum).name)
+            self.stop_requested.set()
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def wait_for_peers(self, timeout: float) -> list[str]:
+        """Block until every neighbour's health service says SERVING (or timeout); return the absent ones."""
+        waiting = set(self.node.neighbors)
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline and not self.stop_requested.is_set():
+            for peer in sorted(waiting):
+                if self._healthy(peer):
+                    waiting.discard(peer)
+            if waiting:
+                time.sleep(0.2)
+        for peer in sorted(waiting):
+            log.warning("%s: neighbour %s not up after %.0f s; starting without it", self.name, peer, timeout)
+        return sorted(waiting)
+
+    def _healthy(self, peer: str) -> bool:
+        return probe_health(self.fed.nodes[peer].address, self._channel_creds, peer, timeout=1.0)
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        t_start = time.time()
+        absent = self.wait_for_peers(self.fed.deploy["startup_timeout_s"])
+        final: dict[str, float] = {}
+        round_s: list[float] = []
+        status, r = "completed", 0
+        try:
+            for r in range(cfg["rounds"]):
+                if self.stop_requested.is_set():
+                    status = f"stopped before round {r}"
+                    break
+                t0 = time.perf_counter()
+                metrics = self._round(r)
+                round_s.append(time.perf_counter() - t0)
+                final.update(metrics)
+                self.writer.metrics([(r, self.name, k, v) for k, v in metrics.items()])
+                self.writer.ledger(self._new_rows())
+                log.info("%s: round %d done in %.2f s: %s", self.name, r, round_s[-1],
+                         ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())))
+            else:
+                r = cfg["rounds"]
+        finally:
+            self.node.join_serving(timeout=cfg["runtime"]["send_timeout_s"])
+            self.writer.ledger(self._new_rows())
+            summary = self._summary(status, r, final, round_s, absent, time.time() - t_start)
+            (self.out_dir / "node.json").write_text(json.dumps(summary, indent=2, default=float))
+            torch.save({"round": r, "model": self.node.model.state_dict(), "policy": self.policy.state_dict(),
+                        "optimizer": self.node.optimizer.state_dict()}, self.out_dir / "model.pt")
+        return summary
+
+    def _round(self, r: int) -> dict[str, float]:
+        node, cfg = self.node, self.cfg
+        node.round = r
+        node.drop_stale(r - 1)
+        metrics = dict(self.policy.run_round(node, r) or {})
+        every = cfg["eval"]["every"]
+        if r == cfg["rounds"] - 1 or (every > 0 and (r + 1) % every == 0):
+            metrics.update(self.policy.evaluate(node, r))
+        if node.dp is not None:
+            metrics["dp_epsilon"] = node.dp.epsilon()
+        missing = {p for (rnd, _, p) in node.missing_log if rnd == r} | {p for (rnd, _, p) in node.unreachable_log if rnd == r}
+        if missing:
+            metrics["missing_peers"] = float(len(missing))
+        return {k: float(v) for k, v in metrics.items()}
+
+    def _new_rows(self) -> list:
+        rows = self.ledger.rows()
+        new, self._shipped = rows[self._shipped:], len(rows)
+        return new
+
+    def _summary(self, status, rounds_done, final, round_s, absent, wall_s) -> dict:
+        missing: dict[str, list[int]] = {}
+        for rnd, _, peer in self.node.missing_log + self.node.unreachable_log:
+            missing.setdefault(peer, [])
+            if rnd not in missing[peer]:
+                missing[peer].append(rnd)
+        return {"node": self.name, "name": self.cfg["name"], "run_id": self.run_id, "policy": self.cfg["policy"]["name"],
+                "rounds": self.cfg["rounds"], "rounds_done": rounds_done, "status": status,
+                "address": self.fed.nodes[self.name].address, "tls": self.tls, "neighbors": self.node.neighbors,
+                "absent_at_start": absent, "missing": {p: sorted(v) for p, v in sorted(missing.items())},
+                "final": final, "round_s": [round(t, 4) for t in round_s], "wall_s": round(wall_s, 3)}
+
+    def close(self) -> None:
+        self.writer.close()
+        self.transport.close()
+        logging.getLogger("fedsim").removeHandler(self._log_handler)
+        self._log_handler.close()
+
+
+def probe_health(address: str, channel_creds: grpc.ChannelCredentials | None, name: str | None,
+                 timeout: float = 2.0) -> bool:
+    """True when the node at `address` answers the standard gRPC health check with SERVING."""
+    options = [("grpc.ssl_target_name_override", name)] if channel_creds is not None and name else []
+    channel = (grpc.secure_channel(address, channel_creds, options=options) if channel_creds is not None
+               else grpc.insecure_channel(address))
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=READY_SERVICE),
+                                                          timeout=timeout)
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+    finally:
+        channel.close()
+
+
+def _split(address: str) -> tuple[str, int]:
+    from fedsim.deploy.federation import split_address
+    host, port = split_address("listen", address)
+    return host, port
+
+
+def _not_ready() -> None:
+    raise WireError("node is still starting up")
