@@ -166,3 +166,18 @@ def test_server_identity_is_checked_by_the_client(site):
     with client(tmp, "h1", server_name="h3", address=address) as t:
         with pytest.raises(WireError, match="unreachable|failed"):
             t.send(address, frames_for(node, "h1"), timeout=10)
+
+
+def test_insecure_node_still_admits_only_neighbours(site, tmp_path):
+    """--insecure drops authentication, not authorization by topology or the model check."""
+    tmp, fed, _, _ = site
+    node = StandaloneNode(fed, "h1", out_dir=tmp_path / "out", tls_dir=None, threads=1)
+    try:
+        address = node.transport.address
+        with GrpcTransport("127.0.0.1", 0) as t:
+            with pytest.raises(WireError, match="accepts messages only from its neighbours; 'h3' is not one"):
+                t.send(address, frames_for(node, "h3", dst="h1"), timeout=10)
+            assert t.send(address, frames_for(node, "h2", dst="h1"), timeout=10).ok
+        assert [r.src for r in node.ledger.rows("recv")] == ["h2"]
+    finally:
+        node.close()

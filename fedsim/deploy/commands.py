@@ -88,15 +88,18 @@ def _tls_dir(fed, name: str, certs: str | None, insecure: bool) -> Path | None:
 
 def cmd_node(args) -> int:
     from fedsim.deploy.federation import load_federation_file
-    from fedsim.runtime.standalone import StandaloneNode
+    from fedsim.wire.tls import TlsFiles
 
     fed = load_federation_file(args.config, args.set or ())
     fed.node(args.name)
+    tls = _tls_dir(fed, args.name, args.certs, args.insecure)
+    if tls is not None:
+        TlsFiles.in_dir(tls)  # missing certificates: say so before loading torch, data and model
     out = Path(args.out) if args.out else fed.resolve(fed.deploy["output"]) / fed.cfg["name"] / args.name
     if args.insecure:
         print(f"warning: {args.name} runs WITHOUT TLS: any host can send it models", file=sys.stderr)
-    node = StandaloneNode(fed, args.name, out_dir=out, tls_dir=_tls_dir(fed, args.name, args.certs, args.insecure),
-                          listen=args.listen, threads=args.threads)
+    from fedsim.runtime.standalone import StandaloneNode
+    node = StandaloneNode(fed, args.name, out_dir=out, tls_dir=tls, listen=args.listen, threads=args.threads)
     node.install_signal_handlers()
     try:
         summary = node.run()

@@ -96,9 +96,9 @@ class Cluster:
             return 0
         return len({row["round"] for row in csv.DictReader(path.open())})
 
-    def kill(self, name: str) -> None:
-        os.killpg(self.procs[name].pid, signal.SIGKILL)
-        self.procs[name].wait(10)
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        os.killpg(self.procs[name].pid, sig)
+        return self.procs[name].wait(60)
 
     def close(self) -> None:
         """Kill whatever is still running (and its children): called in `finally`, also after failures."""
@@ -171,8 +171,11 @@ def run_complete(cluster: Cluster, rounds: int) -> dict:
             "round_s": {n: cluster.summary(n)["round_s"] for n in names}}
 
 
-def run_with_a_killed_node(cluster: Cluster, rounds: int, victim: str) -> int:
-    """SIGKILL `victim` once it finished a round; the others must finish and name it missing."""
+def run_with_a_killed_node(cluster: Cluster, rounds: int, victim: str, sig: int = signal.SIGKILL) -> int:
+    """Signal `victim` once it finished a round; the others must finish and name it missing.
+
+    SIGKILL: a dead host. SIGTERM: a graceful stop — the victim finishes its round, flushes its
+    logs, writes node.json and model.pt and exits 0."""
     survivors = [n for n in cluster.names if n != victim]
     try:
         cluster.start()
@@ -180,7 +183,7 @@ def run_with_a_killed_node(cluster: Cluster, rounds: int, victim: str) -> int:
         while cluster.rounds_done(victim) < 1:
             assert time.monotonic() < deadline and cluster.procs[victim].poll() is None, cluster.stderr(victim)
             time.sleep(0.02)
-        cluster.kill(victim)
+        victim_code = cluster.kill(victim, sig)
         codes = cluster.wait(names=survivors)
     finally:
         cluster.close()
@@ -197,8 +200,16 @@ def run_with_a_killed_node(cluster: Cluster, rounds: int, victim: str) -> int:
             assert "continuing without it" in (cluster.out / name / "node.log").read_text()
         else:
             assert s["missing"] == {}, s
-    check_balanced(cluster, survivors)
     merged = subprocess.run([FEDSIM, "report", str(cluster.out)], capture_output=True, text=True, timeout=60)
     assert merged.returncode == 0, merged.stderr
-    assert f"{victim}" in merged.stdout and "killed or crashed" in merged.stdout, merged.stdout
+    if sig == signal.SIGTERM:
+        s = cluster.summary(victim)
+        assert victim_code == 0 and s["status"] == f"stopped before round {killed_at}", (victim_code, s)
+        assert s["rounds_done"] == killed_at and (cluster.out / victim / "model.pt").is_file()
+        assert "SIGTERM received: finishing the current round" in (cluster.out / victim / "node.log").read_text()
+        check_balanced(cluster, cluster.names)  # a graceful stop leaves no message half-logged
+        assert f"stopped before round {killed_at}" in merged.stdout, merged.stdout
+    else:
+        check_balanced(cluster, survivors)
+        assert "killed or crashed" in merged.stdout, merged.stdout
     return killed_at

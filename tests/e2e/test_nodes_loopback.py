@@ -1,6 +1,8 @@
 """Four real `fedsim node` processes on loopback ports, mutual TLS, gossip to completion; then a node dies."""
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from _cluster import Cluster, federation, final_metrics, free_ports, run_complete, run_with_a_killed_node
@@ -34,7 +36,8 @@ def test_four_nodes_mtls_complete_agree_and_match_simulation(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_node_is_reported_missing_and_others_finish(tmp_path):
+def test_stopped_node_is_reported_missing_and_others_finish(tmp_path):
+    """SIGTERM here (graceful stop: round finished, logs flushed); the netns test kills with SIGKILL."""
     fed = federation(NAMES, [f"127.0.0.1:{p}" for p in free_ports(4)], rounds=12, recv_timeout=8.0)
-    killed_at = run_with_a_killed_node(Cluster(tmp_path, fed), rounds=12, victim="h2")
-    print(f"\nloopback: h2 killed after {killed_at} of 12 rounds")
+    stopped_at = run_with_a_killed_node(Cluster(tmp_path, fed), rounds=12, victim="h2", sig=signal.SIGTERM)
+    print(f"\nloopback: h2 stopped by SIGTERM after {stopped_at} of 12 rounds")
