@@ -112,6 +112,7 @@ def test_compose_file_matches_the_compose_specification(tmp_path):
     assert mounts["/etc/fedsim/federation.yaml"]["source"] == "../federation.yaml"
     assert "/data" not in {v["target"] for v in d["volumes"]}
     assert a["ports"] == ["50051:50051"] and a["restart"] == "unless-stopped"
+    assert a["labels"]["org.fedsim.address"] == "hospital-a:50051"
     assert a["healthcheck"]["test"][:4] == ["CMD", "fedsim", "deploy", "health"]
     assert a["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     assert "deploy" not in d

@@ -88,13 +88,13 @@ def _tls_dir(fed, name: str, certs: str | None, insecure: bool) -> Path | None:
 
 def cmd_node(args) -> int:
     from fedsim.deploy.federation import load_federation_file
-    from fedsim.wire.tls import TlsFiles
+    from fedsim.deploy.health import client_credentials
 
     fed = load_federation_file(args.config, args.set or ())
     fed.node(args.name)
     tls = _tls_dir(fed, args.name, args.certs, args.insecure)
     if tls is not None:
-        TlsFiles.in_dir(tls)  # missing certificates: say so before loading torch, data and model
+        client_credentials(tls)  # missing certificates: say so before loading torch, data and model
     out = Path(args.out) if args.out else fed.resolve(fed.deploy["output"]) / fed.cfg["name"] / args.name
     if args.insecure:
         print(f"warning: {args.name} runs WITHOUT TLS: any host can send it models", file=sys.stderr)
@@ -140,13 +140,12 @@ def cmd_compose(args) -> int:
 
 def cmd_health(args) -> int:
     from fedsim.deploy.federation import load_federation_file
-    from fedsim.runtime.standalone import probe_health
-    from fedsim.wire.tls import TlsFiles, credentials
+    from fedsim.deploy.health import client_credentials, probe_health
 
     fed = load_federation_file(args.federation)
     spec = fed.node(args.name)
     tls = _tls_dir(fed, args.name, args.certs, args.insecure)
-    creds = credentials(TlsFiles.in_dir(tls))[1] if tls is not None else None
+    creds = client_credentials(tls) if tls is not None else None
     address = args.address or spec.address
     ok = probe_health(address, creds, args.name, timeout=args.timeout)
     print(f"{args.name} at {address}: {'SERVING' if ok else 'NOT SERVING'}")

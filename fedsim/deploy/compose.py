@@ -53,7 +53,8 @@ def service(fed: Federation, name: str, compose_dir: Path, image: str) -> dict:
         "restart": dep["restart"],
         "stop_signal": "SIGTERM",
         "stop_grace_period": f"{int(fed.cfg['runtime']['recv_timeout_s']) + 30}s",  # let the round finish
-        "labels": {"org.fedsim.federation": fed.cfg["name"], "org.fedsim.node": name},
+        "labels": {"org.fedsim.federation": fed.cfg["name"], "org.fedsim.node": name,
+                   "org.fedsim.address": spec.address},
     }
     if not is_ip(spec.host):
         svc["hostname"] = spec.host

@@ -18,11 +18,10 @@ import threading
 import time
 from pathlib import Path
 
-import grpc
 import torch
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fedsim.deploy.federation import Federation
+from fedsim.deploy.health import READY_SERVICE, probe_health
 from fedsim.errors import WireError
 from fedsim.node import Node
 from fedsim.payload import Kind
@@ -35,7 +34,6 @@ from fedsim.wire.ledger import Ledger
 from fedsim.wire.tls import TlsFiles, check_sender, credentials
 
 log = logging.getLogger("fedsim.standalone")
-READY_SERVICE = "fedsim.node"  # health service name a node reports SERVING once it accepts rounds
 
 
 class DeployedNode(Node):
@@ -252,22 +250,6 @@ class StandaloneNode:
         self.transport.close()
         logging.getLogger("fedsim").removeHandler(self._log_handler)
         self._log_handler.close()
-
-
-def probe_health(address: str, channel_creds: grpc.ChannelCredentials | None, name: str | None,
-                 timeout: float = 2.0) -> bool:
-    """True when the node at `address` answers the standard gRPC health check with SERVING."""
-    options = [("grpc.ssl_target_name_override", name)] if channel_creds is not None and name else []
-    channel = (grpc.secure_channel(address, channel_creds, options=options) if channel_creds is not None
-               else grpc.insecure_channel(address))
-    try:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=READY_SERVICE),
-                                                          timeout=timeout)
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
-    except grpc.RpcError:
-        return False
-    finally:
-        channel.close()
 
 
 def _split(address: str) -> tuple[str, int]:

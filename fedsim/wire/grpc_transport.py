@@ -149,7 +149,7 @@ class GrpcTransport(Transport):
         try:
             receipt = deliver(iter(frames), timeout=timeout)
         except grpc.RpcError as err:
-            raise WireError(_describe(err, address, timeout)) from None
+            raise WireError(_describe(err, address, timeout, tls=self._channel_credentials is not None)) from None
         except ValueError as err:  # grpc's answer when close() ran concurrently with this send
             raise WireError(f"sending to peer at {address} failed: {err}") from None
         return check_receipt(address, receipt)
@@ -166,11 +166,14 @@ class GrpcTransport(Transport):
             channel.close()
 
 
-def _describe(err: grpc.RpcError, address: str, timeout: float) -> str:
+def _describe(err: grpc.RpcError, address: str, timeout: float, tls: bool = False) -> str:
     code = err.code() if hasattr(err, "code") else None
     details = err.details() if hasattr(err, "details") else str(err)
     if code == grpc.StatusCode.UNAVAILABLE:
-        return f"peer at {address} unreachable: {details}"
+        # gRPC reports a refused TLS handshake like a dead peer; say what else it may be
+        hint = (" (with mutual TLS this is also how a rejected handshake looks: both certificates must come "
+                "from the federation's CA and the server's must name the node dialled)") if tls else ""
+        return f"peer at {address} unreachable: {details}{hint}"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"sending to peer at {address} timed out after {timeout:g}s"
     name = code.name if code is not None else "UNKNOWN"
