@@ -147,3 +147,13 @@ def test_scored_routing_needs_a_connected_graph(small_config):
                        policy={"name": "fedrewind", "routing": "scored"})
     with pytest.raises(TopologyError, match="connected"):
         preflight(cfg)
+
+
+@pytest.mark.parametrize("example", ["fedrewind.yaml", "fedrewind_continual.yaml"])
+def test_examples_are_valid(example):
+    from pathlib import Path
+
+    from fedsim.config import load_config
+    cfg = load_config(Path(__file__).parent.parent / "examples" / example)
+    graph, names = preflight(cfg)
+    assert cfg["policy"]["name"] == "fedrewind" and len(names) >= 8 and graph.number_of_edges() == len(names) * (len(names) - 1) // 2
