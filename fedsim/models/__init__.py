@@ -10,13 +10,16 @@ from fedsim.models.cnn import SmallCNN
 from fedsim.models.mlp import MLP
 from fedsim.models.resnet import ResNet18
 
-MODEL_NAMES = ("mlp", "cnn", "resnet18")
+MODEL_NAMES = ("mlp", "cnn", "resnet18", "tiny_clip", "open_clip")
 
 # Options each model accepts, with their defaults.
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "mlp": {"hidden": (128,)},
     "cnn": {"channels": (16, 32)},
     "resnet18": {"norm": "batch", "width": 1.0, "stem": "auto", "norm_groups": 32},
+    # frozen CLIP backbones for the prompt-learning policies (fedsim/models/clip_backbones.py)
+    "tiny_clip": {"weights": "pretrained", "text_width": None, "init_seed": 0},
+    "open_clip": {"arch": "ViT-B/16", "weights": None, "init_seed": 0},
 }
 
 
@@ -56,6 +59,9 @@ def build_model(spec: dict, input_shape: Sequence[int], num_classes: int) -> nn.
         raise ConfigError("input_shape", input_shape, "positive dimensions")
     opts = {**MODEL_OPTIONS[name], **{k: v for k, v in spec.items() if k != "name"}}
 
+    if name in ("tiny_clip", "open_clip"):
+        from fedsim.models.clip_backbones import build_backbone
+        return build_backbone(name, opts, shape)
     if name == "mlp":
         return MLP(shape, num_classes, hidden=_int_list("model.hidden", opts["hidden"], allow_empty=True))
     if name == "cnn":
