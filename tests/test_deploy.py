@@ -111,7 +111,7 @@ def test_compose_file_matches_the_compose_specification(tmp_path):
     assert mounts["/data"]["source"] == "../sites/a" and mounts["/data"]["read_only"]
     assert mounts["/etc/fedsim/federation.yaml"]["source"] == "../federation.yaml"
     assert "/data" not in {v["target"] for v in d["volumes"]}
-    assert a["ports"] == ["50051:50051"] and a["restart"] == "unless-stopped"
+    assert a["ports"] == ["50051:50051"] and a["restart"] == "on-failure"
     assert a["labels"]["org.fedsim.address"] == "hospital-a:50051"
     assert a["healthcheck"]["test"][:4] == ["CMD", "fedsim", "deploy", "health"]
     assert a["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
@@ -152,3 +152,18 @@ def test_node_without_certificates_says_how_to_get_them(tmp_path):
                           "--certs", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert "TLS files missing" in run.stderr and "fedsim deploy certs" in run.stderr and "--insecure" in run.stderr
+
+
+def test_restarted_node_keeps_the_previous_attempt(tmp_path):
+    from fedsim.runtime.standalone import keep_previous_attempt
+
+    out = tmp_path / "h0"
+    out.mkdir()
+    assert keep_previous_attempt(out) is None
+    for attempt in (1, 2):
+        (out / "metrics.csv").write_text(f"attempt {attempt}\n")
+        (out / "comm.csv").write_text("x\n")
+        assert keep_previous_attempt(out) == out / "previous" / str(attempt)
+        assert [p.name for p in out.iterdir()] == ["previous"]
+    assert (out / "previous" / "1" / "metrics.csv").read_text() == "attempt 1\n"
+    assert (out / "previous" / "2" / "metrics.csv").read_text() == "attempt 2\n"

@@ -31,7 +31,9 @@ from fedsim.topology import load_topology
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 NODE_KEYS = {"address": None, "listen": None, "data": None, "gpu": False, "data_dir": None}
 DEPLOY_DEFAULTS = {"certs": "certs", "startup_timeout_s": 60.0, "image": "fedsim:latest",
-                   "output": "runs", "data_mount": "/data", "restart": "unless-stopped"}
+                   "output": "runs", "data_mount": "/data", "restart": "on-failure"}
+# on-failure by default: `always`/`unless-stopped` would also restart a node that finished its rounds,
+# which would then run the whole federation again on its own.
 RESTART_CHOICES = ("no", "always", "on-failure", "unless-stopped")
 
 

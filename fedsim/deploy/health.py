@@ -11,19 +11,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fedsim.errors import FedsimError
 
-READY_SERVICE = "fedsim.node"  # a node reports this SERVING once it accepts rounds
+READY_SERVICE = "fedsim.node"            # SERVING: the node is up and accepts messages
+STARTED_SERVICE = "fedsim.node.started"  # SERVING: its own neighbours are up too (start barrier, phase 2)
 
 
 def probe_health(address: str, channel_creds: grpc.ChannelCredentials | None, name: str | None,
-                 timeout: float = 2.0) -> bool:
-    """True when the node at `address` answers the health check for READY_SERVICE with SERVING.
+                 timeout: float = 2.0, service: str = READY_SERVICE) -> bool:
+    """True when the node at `address` answers the health check for `service` with SERVING.
 
     With TLS the server's certificate must name `name` (the node we mean to reach)."""
     options = [("grpc.ssl_target_name_override", name)] if channel_creds is not None and name else []
     channel = (grpc.secure_channel(address, channel_creds, options=options) if channel_creds is not None
                else grpc.insecure_channel(address))
     try:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=READY_SERVICE),
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
                                                           timeout=timeout)
         return reply.status == health_pb2.HealthCheckResponse.SERVING
     except grpc.RpcError:

@@ -7,7 +7,8 @@ federation file, and rounds driven by the node itself — no coordinator. Each r
 without the ones that are missing or dead (logged, and counted in metrics as missing_peers).
 SIGTERM/SIGINT finish the current round, then flush metrics.csv/comm.csv and write a checkpoint.
 Outputs per node (same formats as `fedsim run`): config.yaml, topology.graphml, metrics.csv,
-comm.csv, comm_received.csv, node.json, node.log, model.pt.
+comm.csv, comm_received.csv, node.json, node.log, model.pt. A restarted node starts at round 0;
+the earlier attempt's files are kept in previous/<n>/.
 """
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ from pathlib import Path
 import torch
 
 from fedsim.deploy.federation import Federation
-from fedsim.deploy.health import READY_SERVICE, probe_health
+from fedsim.deploy.health import READY_SERVICE, STARTED_SERVICE, probe_health
 from fedsim.errors import WireError
 from fedsim.node import Node
-from fedsim.payload import Kind
+from fedsim.payload import Kind, Payload
 from fedsim.policies import make_policy
 from fedsim.runtime.host import seeded_model
 from fedsim.runtime.outputs import RunWriter
@@ -37,32 +38,67 @@ log = logging.getLogger("fedsim.standalone")
 
 
 class DeployedNode(Node):
-    """A Node whose sends to an unreachable or refusing peer are logged and skipped, not fatal:
-    a real federation must outlive a hospital that is down. Nothing is recorded for a failed send,
-    so the ledgers still balance."""
+    """A Node for a real federation, which must outlive a hospital that is down or leaves:
+
+    - a send to an unreachable or refusing peer is logged and skipped, not fatal (nothing is
+      recorded for it, so the ledgers still balance);
+    - a peer we failed to reach this round, or that announced it is leaving (LEAVE_TAG, sent by a
+      node stopping on SIGTERM), is not waited for: it is reported missing at once instead of
+      costing a full timeout here and, through us, at our other neighbours.
+    """
+
+    LEAVE_TAG = "fedsim:leave"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.unreachable_log: list[tuple[int, str, str]] = []  # (round, tag, peer)
+        self.departed: dict[str, int] = {}                     # peer -> first round it will not run
+
+    def _gone(self, rnd: int) -> set[str]:
+        down = {p for (r, _, p) in self.unreachable_log if r == rnd}
+        return down | {p for p, r in self.departed.items() if rnd >= r}
 
     def send(self, dst, payload, tag, *, round=None) -> None:
+        rnd = self.round if round is None else round
+        if tag != self.LEAVE_TAG and dst in self.departed and rnd >= self.departed[dst]:
+            self.unreachable_log.append((rnd, tag, dst))
+            log.info("%s: round %d: %s has left the federation; not sending %r", self.name, rnd, dst, tag)
+            return
         try:
             super().send(dst, payload, tag, round=round)
         except WireError as exc:
-            rnd = self.round if round is None else round
             self.unreachable_log.append((rnd, tag, dst))
             log.warning("%s: round %d: could not deliver %r to %s, continuing without it: %s",
                         self.name, rnd, tag, dst, exc)
 
     def recv(self, tag, *, expect=None, round=None, timeout=None):
-        """As Node.recv, but a peer we already failed to reach this round is not waited for (a dead
-        hospital must not cost every round a full timeout); it is reported missing right away."""
         rnd = self.round if round is None else round
-        down = {p for (r, _, p) in self.unreachable_log if r == rnd}
         wanted = self.neighbors if expect is None else sorted(set(expect))
-        got = super().recv(tag, expect=[p for p in wanted if p not in down], round=round, timeout=timeout)
-        got.missing = sorted(set(got.missing) | (down & set(wanted)))
+        deadline = time.monotonic() + (self.recv_timeout if timeout is None else timeout)
+        with self._cv:  # wait like Node.recv, re-checking who is gone whenever something arrives
+            while True:
+                gone = self._gone(rnd)
+                box = self._inbox.get((tag, rnd), {})
+                remaining = deadline - time.monotonic()
+                if all(p in box for p in wanted if p not in gone) or remaining <= 0:
+                    break
+                self._cv.wait(remaining)
+        got = super().recv(tag, expect=[p for p in wanted if p not in gone], round=round, timeout=0)
+        got.missing = sorted(set(got.missing) | (gone & set(wanted)))
         return got
+
+    def _on_message(self, msg) -> None:
+        super()._on_message(msg)  # checks, ledger row, inbox
+        if msg.tag == self.LEAVE_TAG:
+            with self._cv:
+                self.departed[msg.src] = msg.round
+                self._inbox.pop((msg.tag, msg.round), None)
+                self._cv.notify_all()
+            log.warning("%s: %s is leaving the federation from round %d on", self.name, msg.src, msg.round)
+
+    def announce_leave(self, next_round: int, reason: str) -> None:
+        for peer in self.neighbors:
+            self.send(peer, Payload(Kind.CONTROL, {}, {"reason": reason}), self.LEAVE_TAG, round=next_round)
 
 
 class Admission:
@@ -106,10 +142,13 @@ class StandaloneNode:
         self.stop_requested = threading.Event()
         self.out_dir = out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
+        moved = keep_previous_attempt(out_dir)
         self._log_handler = logging.FileHandler(out_dir / "node.log")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger("fedsim").addHandler(self._log_handler)
         logging.getLogger("fedsim").setLevel(logging.INFO)
+        if moved is not None:
+            log.warning("%s: %s held an earlier attempt's outputs; moved them to %s", name, out_dir, moved)
 
         from fedsim.data import load_federation  # heavy import, after argument errors had their chance
         graph, order = fed.graph, fed.names
@@ -166,21 +205,27 @@ class StandaloneNode:
         signal.signal(signal.SIGINT, on_signal)
 
     def wait_for_peers(self, timeout: float) -> list[str]:
-        """Block until every neighbour's health service says SERVING (or timeout); return the absent ones."""
-        waiting = set(self.node.neighbors)
+        """Two-phase start, so that no node waits in round 0 on a neighbour that is itself still
+        waiting for one of *its* neighbours: (1) every neighbour is up (health READY_SERVICE), then
+        we say so (STARTED_SERVICE); (2) every neighbour has said so. Returns who never came up."""
         deadline = time.monotonic() + timeout
+        absent = self._wait(set(self.node.neighbors), READY_SERVICE, deadline)
+        self.transport.set_serving(STARTED_SERVICE)
+        late = self._wait(set(self.node.neighbors) - set(absent), STARTED_SERVICE, deadline)
+        for peer in absent:
+            log.warning("%s: neighbour %s not up after %.0f s; starting without it", self.name, peer, timeout)
+        for peer in late:
+            log.warning("%s: neighbour %s is up but not started after %.0f s; starting anyway", self.name, peer, timeout)
+        return absent
+
+    def _wait(self, waiting: set[str], service: str, deadline: float) -> list[str]:
         while waiting and time.monotonic() < deadline and not self.stop_requested.is_set():
             for peer in sorted(waiting):
-                if self._healthy(peer):
+                if probe_health(self.fed.nodes[peer].address, self._channel_creds, peer, timeout=1.0, service=service):
                     waiting.discard(peer)
             if waiting:
-                time.sleep(0.2)
-        for peer in sorted(waiting):
-            log.warning("%s: neighbour %s not up after %.0f s; starting without it", self.name, peer, timeout)
+                time.sleep(0.1)
         return sorted(waiting)
-
-    def _healthy(self, peer: str) -> bool:
-        return probe_health(self.fed.nodes[peer].address, self._channel_creds, peer, timeout=1.0)
 
     def run(self) -> dict:
         cfg = self.cfg
@@ -204,8 +249,17 @@ class StandaloneNode:
                          ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())))
             else:
                 r = cfg["rounds"]
+        except BaseException as exc:
+            status = f"failed in round {r}: {type(exc).__name__}: {exc}"
+            log.exception("%s: round %d failed", self.name, r)
+            raise
         finally:
+            if status != "completed":  # neighbours stop waiting for us now rather than after a timeout
+                self.node.announce_leave(r, status)
             self.node.join_serving(timeout=cfg["runtime"]["send_timeout_s"])
+            # Stop accepting before the last flush (in-flight deliveries finish first): a message
+            # taken in after it would be in the sender's comm.csv and in no comm_received.csv.
+            self.transport.close()
             self.writer.ledger(self._new_rows())
             summary = self._summary(status, r, final, round_s, absent, time.time() - t_start)
             (self.out_dir / "node.json").write_text(json.dumps(summary, indent=2, default=float))
@@ -250,6 +304,22 @@ class StandaloneNode:
         self.transport.close()
         logging.getLogger("fedsim").removeHandler(self._log_handler)
         self._log_handler.close()
+
+
+def keep_previous_attempt(out_dir: Path) -> Path | None:
+    """A restarted node (e.g. by the container's restart policy) must not overwrite what the crashed
+    attempt wrote: move it to out_dir/previous/<n>/ first."""
+    files = [p for p in out_dir.iterdir() if p.is_file()]
+    if not files:
+        return None
+    n = 1
+    while (out_dir / "previous" / str(n)).exists():
+        n += 1
+    dest = out_dir / "previous" / str(n)
+    dest.mkdir(parents=True)
+    for p in files:
+        p.rename(dest / p.name)
+    return dest
 
 
 def _split(address: str) -> tuple[str, int]:

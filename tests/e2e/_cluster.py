@@ -197,9 +197,16 @@ def run_with_a_killed_node(cluster: Cluster, rounds: int, victim: str, sig: int 
             assert victim in s["missing"], s
             assert s["missing"][victim][-1] == rounds - 1  # missing to the end, every round logged
             assert final_metrics(cluster, name)["missing_peers"] == 1.0
-            assert "continuing without it" in (cluster.out / name / "node.log").read_text()
-        else:
+            expected = "h2 is leaving the federation" if sig == signal.SIGTERM else "continuing without it"
+            assert expected.replace("h2", victim) in (cluster.out / name / "node.log").read_text()
+        elif sig == signal.SIGTERM:
             assert s["missing"] == {}, s
+        else:
+            # a node killed mid-round costs its neighbours one recv timeout, which can make them late
+            # for this node in turn (timeouts cascade one hop): allowed, but nobody else may be missing
+            i = cluster.names.index(victim)  # the federation is a ring over cluster.names
+            victim_neighbours = {cluster.names[i - 1], cluster.names[(i + 1) % len(cluster.names)]}
+            assert set(s["missing"]) <= victim_neighbours, s
     merged = subprocess.run([FEDSIM, "report", str(cluster.out)], capture_output=True, text=True, timeout=60)
     assert merged.returncode == 0, merged.stderr
     if sig == signal.SIGTERM:
