@@ -5,6 +5,13 @@ import os
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
+
+# No per-example deadline (a loaded 2-core CI box is slow, not wrong); in CI the examples are
+# derandomized so a red run can be reproduced exactly.
+settings.register_profile("fedsim", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", parent=settings.get_profile("fedsim"), derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "fedsim")
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 torch.set_num_threads(1)
