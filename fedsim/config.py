@@ -105,7 +105,6 @@ def validate(raw: dict) -> dict:
     if not isinstance(cfg["model"].get("name"), str):
         raise ConfigError("model.name", cfg["model"].get("name"), "a model name: mlp, cnn, resnet18")
 
-    t = cfg["train"]
     _int(cfg, "train.epochs", minimum=1)
     _int(cfg, "train.batch_size", minimum=1)
     _float(cfg, "train.lr", minimum=0.0, strict=True)

@@ -33,19 +33,17 @@ made undirected, and when one pair is linked several times the slowest values wi
 """
 from __future__ import annotations
 
-import ast
 import math
 import numbers
 import os
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import yaml
 
 from fedsim.errors import ConfigError, TopologyError
 from fedsim.topology_draw import draw, summary, write_graphml
+from fedsim.topology_io import LINK_ATTRS, read_graph_file, read_yaml
 
 __all__ = ["DEFAULT_LATENCY_MS", "DEFAULT_BANDWIDTH_MBPS", "TOPOLOGY_DIR", "GENERATORS", "load_topology",
            "shipped_topologies", "neighbors", "metropolis_hastings_weights", "link_params", "summary", "draw",
@@ -71,7 +69,7 @@ _SHAPE_KEYS = ("file", "generator", "nodes", "edges")
 _COMMON_KEYS = ("name", "description", "defaults", "allow_disconnected", "latency_ms",
                 "bandwidth_mbps", "names", "name_prefix")
 _GEN_PARAM_KEYS = sorted({p for ps in GENERATORS.values() for p in ps} | {"seed"})
-_LINK_ATTRS = ("latency_ms", "bandwidth_mbps")
+_LINK_ATTRS = LINK_ATTRS
 
 
 def load_topology(spec: str | os.PathLike | dict, *, base_dir: str | Path | None = None) -> nx.Graph:
@@ -86,7 +84,7 @@ def load_topology(spec: str | os.PathLike | dict, *, base_dir: str | Path | None
         return _from_mapping(spec, "inline topology")
     path = _resolve(spec.pop("file"), base_dir)
     if path.suffix.lower() in (".yaml", ".yml"):
-        content = _read_yaml(path)
+        content = read_yaml(path)
         if "file" in content:
             raise ConfigError("file", content["file"], "not allowed inside a topology file", str(path))
         merged = {"name": path.stem, **content, **spec}  # the caller's keys override the file's
@@ -98,7 +96,7 @@ def load_topology(spec: str | os.PathLike | dict, *, base_dir: str | Path | None
     for key in ("generator", "nodes", "edges", "names", "name_prefix"):
         if key in spec:
             raise ConfigError(key, spec[key], f"not combinable with a {path.suffix} graph file")
-    raw = _read_graph_file(path)
+    raw = read_graph_file(path)
     name = spec.get("name") or raw.graph.get("name") or path.stem
     return _finish(raw, str(path), name, _defaults(spec), _allow_disconnected(spec))
 
@@ -136,83 +134,6 @@ def _resolve(given: Any, base_dir: str | Path | None) -> Path:
     shipped = ", ".join(shipped_topologies()) or "none found"
     raise TopologyError(f"topology file '{given}' not found; tried: {', '.join(map(str, tried))}; "
                         f"shipped topologies: {shipped}")
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:  # its text carries "line N, column M"
-        raise TopologyError(f"cannot parse topology file {path}: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError(f"cannot read topology file {path}: {exc}") from exc
-    if not isinstance(content, dict):
-        raise TopologyError(f"{path}: expected a mapping with nodes/edges or generator, got {type(content).__name__}")
-    return content
-
-
-def _read_graph_file(path: Path) -> nx.Graph:
-    readers = {".graphml": nx.read_graphml, ".xml": nx.read_graphml, ".gml": _read_gml,
-               ".edgelist": _read_edgelist, ".txt": _read_edgelist, ".csv": _read_edgelist}
-    reader = readers.get(path.suffix.lower())
-    if reader is None:
-        raise TopologyError(f"{path}: unsupported topology file type '{path.suffix}'; "
-                            f"supported: .yaml, .yml, {', '.join(readers)}")
-    try:
-        return reader(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TopologyError(f"cannot read topology file {path}: {exc}") from exc
-    except (nx.NetworkXError, ET.ParseError, ValueError, KeyError, TypeError) as exc:  # text has line when known
-        raise TopologyError(f"cannot parse topology file {path}: {exc}") from exc
-
-
-def _read_gml(path: Path) -> nx.Graph:
-    try:
-        return nx.read_gml(path)  # nodes named by their labels; networkx rejects duplicate labels
-    except nx.NetworkXError as exc:
-        if "has no 'label'" not in str(exc):
-            raise
-        return nx.read_gml(path, label="id")  # unlabelled GML: fall back to the numeric ids
-
-
-def _read_edgelist(path: Path) -> nx.Graph:
-    """Rows ``a b [latency_ms [bandwidth_mbps]]`` split on commas or whitespace, ``#`` comments,
-    an optional header row naming the columns, or networkx's ``a b {'latency_ms': ..}`` rows."""
-    g, columns, first, seen = nx.Graph(), list(_LINK_ATTRS), True, {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        where = f"{path}:{lineno}"
-        parts = line.split(None, 2)
-        if len(parts) == 3 and parts[2].startswith("{"):
-            try:
-                attrs = ast.literal_eval(parts[2])
-            except (ValueError, SyntaxError) as exc:
-                raise TopologyError(f"{where}: cannot parse edge attributes {parts[2]!r}: {exc}") from exc
-            if not isinstance(attrs, dict):
-                raise TopologyError(f"{where}: edge attributes must be a {{...}} mapping, got {parts[2]!r}")
-        else:
-            parts = [c.strip() for c in line.split("," if "," in line else None)]
-            header = parts[0].lower() in ("source", "src", "from") or (
-                len(parts) > 2 and set(parts[2:]) <= set(_LINK_ATTRS))
-            if first and header:
-                columns, first = parts[2:], False
-                continue
-            if len(parts) > 2 + len(columns):
-                raise TopologyError(f"{where}: {len(parts)} columns, expected at most {2 + len(columns)} "
-                                    f"(source, target, {', '.join(columns)})")
-            attrs = dict(zip(columns, parts[2:]))
-        first = False
-        if len(parts) < 2:
-            raise TopologyError(f"{where}: expected 'source target [latency_ms [bandwidth_mbps]]', got {line!r}")
-        a, b = parts[0], parts[1]
-        if a == b:
-            raise TopologyError(f"{where}: self loop on node '{a}'")
-        if frozenset((a, b)) in seen:
-            raise TopologyError(f"{where}: duplicate edge ({a}, {b}), first on line {seen[frozenset((a, b))]}")
-        seen[frozenset((a, b))] = lineno
-        g.add_edge(a, b, **attrs)
-    return g
 
 
 def _from_mapping(spec: dict, source: str) -> nx.Graph:

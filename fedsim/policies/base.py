@@ -44,7 +44,7 @@ class Policy:
         """Raise TopologyError/ConfigError when the policy cannot run on `graph`."""
 
     def setup(self, node) -> None:
-        pass
+        """Prepare per-node state; the baselines need none."""
 
     def run_round(self, node, r: int) -> dict[str, float]:
         raise NotImplementedError(f"policy {self.name} does not implement run_round")
@@ -62,4 +62,4 @@ class Policy:
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        """Restore what state_dict() returned; stateless policies have nothing to restore."""
