@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from fedsim.deploy.certs import write_certs
-from fedsim.deploy.compose import compose_dict, write_compose
+from fedsim.deploy.compose import compose_dict
 from fedsim.deploy.federation import load_federation_file, parse_federation
 from fedsim.errors import ConfigError
 

@@ -7,7 +7,6 @@ import copy
 import sys
 from pathlib import Path
 
-import grpc
 import pytest
 import torch
 import yaml
