@@ -66,9 +66,10 @@ def test_rewind_is_a_real_round_trip_to_the_previous_node_over_grpc(small_config
 
 def test_rewind_ratio_zero_equals_model_exchange_bit_for_bit(small_config):
     base = dict(runtime__transport="inproc", train__momentum=0.9)
-    a = _run(small_config, policy={"name": "fedrewind", "rewind_ratio": 0.0}, **base)
-    b = _run(small_config, policy={"name": "model_exchange"}, **base)
-    c = _run(small_config, policy={"name": "fedrewind", "rewind_ratio": 0.5}, **base)
+    # run ids (in every header) must have equal length for equal wire bytes: fixed stamps
+    a = _run(small_config, policy={"name": "fedrewind", "rewind_ratio": 0.0}, output__stamp="a", **base)
+    b = _run(small_config, policy={"name": "model_exchange"}, output__stamp="b", **base)
+    c = _run(small_config, policy={"name": "fedrewind", "rewind_ratio": 0.5}, output__stamp="c", **base)
     assert _metrics(a.run_dir) == _metrics(b.run_dir)
     key = lambda rows: [(r["round"], r["tag"], r["src"], r["dst"], r["wire_bytes"]) for r in rows]
     assert key(_rows(a.run_dir, "comm.csv")) == key(_rows(b.run_dir, "comm.csv"))
