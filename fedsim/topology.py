@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,14 @@ DEFAULT_BANDWIDTH_MBPS = 100.0
 
 # Repo checkout layout (editable installs). A non-editable wheel does not ship this folder;
 # pass an explicit path or base_dir there.
-TOPOLOGY_DIR = Path(__file__).resolve().parent.parent / "topologies"
+def _topology_dir() -> Path:
+    """The shipped topologies: the checkout's topologies/, or the copy a wheel installs under share/."""
+    checkout = Path(__file__).resolve().parent.parent / "topologies"
+    installed = Path(sys.prefix) / "share" / "fedsim" / "topologies"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
+TOPOLOGY_DIR = _topology_dir()
 
 # generator name -> its parameters besides ``seed`` (accepted by every generator)
 GENERATORS: dict[str, tuple[str, ...]] = {
