@@ -71,21 +71,8 @@ class DeployedNode(Node):
             log.warning("%s: round %d: could not deliver %r to %s, continuing without it: %s",
                         self.name, rnd, tag, dst, exc)
 
-    def recv(self, tag, *, expect=None, round=None, timeout=None):
-        rnd = self.round if round is None else round
-        wanted = self.neighbors if expect is None else sorted(set(expect))
-        deadline = time.monotonic() + (self.recv_timeout if timeout is None else timeout)
-        with self._cv:  # wait like Node.recv, re-checking who is gone whenever something arrives
-            while True:
-                gone = self._gone(rnd)
-                box = self._inbox.get((tag, rnd), {})
-                remaining = deadline - time.monotonic()
-                if all(p in box for p in wanted if p not in gone) or remaining <= 0:
-                    break
-                self._cv.wait(remaining)
-        got = super().recv(tag, expect=[p for p in wanted if p not in gone], round=round, timeout=0)
-        got.missing = sorted(set(got.missing) | (gone & set(wanted)))
-        return got
+    def excused(self, round: int) -> set[str]:
+        return self._gone(round)
 
     def _on_message(self, msg) -> None:
         super()._on_message(msg)  # checks, ledger row, inbox
