@@ -26,7 +26,8 @@ examples:
 outputs (in output.dir/NAME/STAMP/): config.yaml (resolved), topology.graphml,
 metrics.csv (round,node,metric,value), comm.csv (one row per message sent),
 comm_received.csv (the receivers' view), summary.json.
-policies: local, gossip, fedavg, centralized.  runtimes: ray (default), local.
+policies: local, gossip, fedavg, centralized, model_exchange, fedrewind, feder,
+          coop_local, zerodfl, coop_fedavg, fedtpg.   runtimes: ray (default), local.
 """
 
 

@@ -50,3 +50,12 @@ def test_topology_show_writes_png(tmp_path, capsys):
     assert main(["topology", "show", "hospitals-eu", "--png", str(png)]) == 0
     assert png.stat().st_size > 1000
     assert "diameter" in capsys.readouterr().out
+
+
+def test_run_help_lists_every_registered_policy(capsys):
+    from fedsim.policies import policy_names
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in policy_names())
