@@ -67,21 +67,27 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
     """Read YAML (or take `data`), apply `key=value` overrides, fill defaults and validate."""
     raw: dict = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError("config", str(path), "an existing YAML file", "file not found")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError("config", str(path), "valid YAML", str(exc).replace("\n", " ")) from None
-        if not isinstance(raw, dict):
-            raise ConfigError("config", type(raw).__name__, "a YAML mapping at the top level")
-        raw.setdefault("_base_dir", str(p.resolve().parent))
+        raw = read_yaml_mapping(path, "config", "an existing YAML file")
+        raw.setdefault("_base_dir", str(Path(path).resolve().parent))
     if data:
         raw = _merge(raw, copy.deepcopy(data))
     for item in overrides:
         _apply_override(raw, item)
     return validate(raw)
+
+
+def read_yaml_mapping(path: str | os.PathLike, key: str, what: str) -> dict:
+    """A YAML file whose top level is a mapping; ConfigError under `key` when missing, invalid or not a mapping."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(key, str(path), what, "file not found")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(key, str(path), "valid YAML", str(exc).replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(key, type(raw).__name__, "a YAML mapping at the top level")
+    return raw
 
 
 def validate(raw: dict) -> dict:

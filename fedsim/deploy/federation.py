@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
-import yaml
 
-from fedsim.config import validate
+from fedsim.config import read_yaml_mapping, validate
 from fedsim.errors import ConfigError
 from fedsim.topology import load_topology
 
@@ -108,16 +107,8 @@ def is_ip(host: str) -> bool:
 
 
 def load_federation_file(path, overrides=()) -> Federation:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError("--config", str(path), "an existing federation YAML file", "file not found")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError("--config", str(path), "valid YAML", str(exc).replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise ConfigError("--config", type(raw).__name__, "a YAML mapping at the top level")
-    return parse_federation(raw, p, overrides)
+    raw = read_yaml_mapping(path, "--config", "an existing federation YAML file")
+    return parse_federation(raw, Path(path), overrides)
 
 
 def parse_federation(raw: dict, path: Path, overrides=()) -> Federation:
