@@ -204,6 +204,10 @@ class Node:
                 self._serving = [t for t in self._serving if t.is_alive()] + [worker]
             worker.start()
             return
+        self._deliver(msg)
+
+    def _deliver(self, msg: Message) -> None:
+        """Put an admitted, recorded message in the inbox, where recv() finds it."""
         with self._cv:
             box = self._inbox.setdefault((msg.tag, msg.round), {})
             if msg.src in box:
