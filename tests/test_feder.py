@@ -135,6 +135,7 @@ def test_dp_discriminator_reports_epsilon(small_config):
     ({"gan_dp": {"eps": 1}}, "policy.gan_dp"),
     ({"gan_dp": {"delta": 2}}, "policy.gan_dp.delta"),
     ({"gan_lr": 0}, "policy.gan_lr"),
+    ({"gan_class_weight": -0.5}, "policy.gan_class_weight"),
     ({"buffer": 3}, "policy.buffer"),
 ])
 def test_bad_options_name_the_key(options, key):

@@ -81,6 +81,31 @@ def test_plan_walk_moves_points_away_from_identities_and_keeps_spacing():
     assert spacing_loss(torch.cat([z_a[:, None], line, z_b[:, None]], 1)) < 1e-10
 
 
+@pytest.mark.parametrize("class_weight", [0.0, 1.0])
+def test_conditional_generator_learns_which_class_is_which(class_weight):
+    # two well-separated classes of 6-d records (means -1 and +1): a working conditional GAN, with or
+    # without the auxiliary class head, must draw class 1 above class 0
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(240) % 2
+    x = (2.0 * y - 1.0)[:, None] + 0.3 * torch.randn(240, 6, generator=gen)
+    G, D = build_gan((6,), 2, latent=4, width=16)
+    train_gan(G, D, x, y, epochs=30, batch_size=40, lr=2e-3, seed=0, device=torch.device("cpu"),
+              class_weight=class_weight)
+    z = torch.randn(200, 4, generator=gen)
+    low, high = generate(G, z, torch.zeros(200, dtype=torch.long)), generate(G, z, torch.ones(200, dtype=torch.long))
+    assert low.mean() < -0.3 and high.mean() > 0.3
+
+
+@pytest.mark.parametrize("class_weight", [0.0, 1.0])
+def test_dp_gan_trains_with_and_without_the_class_head(class_weight):
+    gen = torch.Generator().manual_seed(3)
+    x, y = torch.rand(60, 1, 32, 32, generator=gen), torch.arange(60) % 2
+    G, D = build_gan((1, 32, 32), 2, latent=4, width=4)
+    out = train_gan(G, D, x, y, epochs=1, batch_size=30, lr=1e-3, seed=0, device=torch.device("cpu"),
+                    dp={"epsilon": 2.0, "delta": 1e-4, "max_grad_norm": 1.0}, class_weight=class_weight)
+    assert 0 < out["gan_dp_epsilon"] <= 2.0 * 1.01
+
+
 def test_dp_gan_training_reports_epsilon_within_target():
     gen = torch.Generator().manual_seed(3)
     x, y = torch.randn(120, 10, generator=gen), torch.arange(120) % 2

@@ -4,7 +4,8 @@ Images (C x 32 x 32, C in {1, 3}): a DCGAN. The generator maps (z, one-hot label
 layer to 4x4 feature maps and three stride-2 transposed convolutions to 32x32, ending in a sigmoid
 (the data lives in [0, 1]). The discriminator is three stride-2 convolutions with a *projection*
 head (logit = w·h + embed(y)·h), which conditions on the class without BatchNorm — so Opacus can
-clip its per-sample gradients for DP training. Tabular data (a feature vector) gets two small MLPs.
+clip its per-sample gradients for DP training — and an auxiliary class head (AC-GAN) that makes the
+generator draw what distinguishes the classes. Tabular data (a feature vector) gets two small MLPs.
 
 The generator has no BatchNorm and no dropout: `G(z, y)` is a pure function of weights, latents and
 labels, so a receiver holding the weights and the labelled latents regenerates the sender's
@@ -54,10 +55,10 @@ class ImageDiscriminator(nn.Module):
         feat = 4 * width * 16
         self.out = nn.Linear(feat, 1)
         self.embed = nn.Embedding(num_classes, feat)
+        self.classes = nn.Linear(feat, num_classes)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = self.features(x)
-        return self.out(h).squeeze(1) + (self.embed(y) * h).sum(1) / math.sqrt(h.shape[1])
+    def forward(self, x: torch.Tensor, y: torch.Tensor, with_class: bool = False):
+        return _heads(self, self.features(x), y, with_class)
 
 
 class TabularGenerator(nn.Module):
@@ -81,10 +82,16 @@ class TabularDiscriminator(nn.Module):
                                       nn.Linear(width, width), nn.LeakyReLU(0.2))
         self.out = nn.Linear(width, 1)
         self.embed = nn.Embedding(num_classes, width)
+        self.classes = nn.Linear(width, num_classes)
 
-    def forward(self, x, y):
-        h = self.features(x)
-        return self.out(h).squeeze(1) + (self.embed(y) * h).sum(1) / math.sqrt(h.shape[1])
+    def forward(self, x, y, with_class: bool = False):
+        return _heads(self, self.features(x), y, with_class)
+
+
+def _heads(D: nn.Module, h: torch.Tensor, y: torch.Tensor, with_class: bool):
+    """Real/fake logit with a projection on the label; with `with_class` also the class logits."""
+    logit = D.out(h).squeeze(1) + (D.embed(y) * h).sum(1) / math.sqrt(h.shape[1])
+    return (logit, D.classes(h)) if with_class else logit
 
 
 def build_gan(shape: Sequence[int], num_classes: int, latent: int, width: int) -> tuple[nn.Module, nn.Module]:
@@ -101,12 +108,16 @@ def build_gan(shape: Sequence[int], num_classes: int, latent: int, width: int) -
 
 
 def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
-              lr: float, seed: int, device: torch.device, dp: dict | None = None) -> dict[str, float]:
+              lr: float, seed: int, device: torch.device, dp: dict | None = None,
+              class_weight: float = 1.0) -> dict[str, float]:
     """Non-saturating conditional GAN training (Adam, β1 = 0.5). Returns final losses (and ε with DP).
 
     With `dp = {epsilon, delta, max_grad_norm}` the discriminator — the only network that sees real
     patients — is trained with Opacus DP-SGD (Poisson batches, per-sample clipping, noise calibrated
     to spend `epsilon` over all epochs); the generator is post-processing and costs no privacy.
+    `class_weight` > 0 adds an auxiliary classifier (AC-GAN): D's class head learns the real scans'
+    labels and G is penalised when that head does not recognise a fake as its label. The projection
+    alone let small generators draw plausible scans without the lesion that defines the class.
     """
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -119,6 +130,7 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
     x = x.contiguous()
     loader = DataLoader(TensorDataset(x, y), batch_size=min(batch_size, len(y)), shuffle=True, generator=gen)
     engine, delta, plain_D = None, None, D
+    D.classes.requires_grad_(class_weight > 0)  # an unused head would have no per-sample gradients under DP
     if dp is not None:  # Opacus hooks a copy; the caller's D gets the trained weights, hook-free
         D = copy.deepcopy(D)
         opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -131,7 +143,6 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
                 target_delta=dp["delta"], epochs=epochs, max_grad_norm=dp["max_grad_norm"],
                 noise_generator=torch.Generator().manual_seed(seed + 1))
         delta = dp["delta"]
-    classes = torch.unique(y)
     d_loss = g_loss = torch.zeros(())
     for _ in range(epochs):
         for xb, yb in loader:
@@ -140,13 +151,17 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
             xb, yb = xb.to(device), yb.to(device)
             n = len(yb)
             z = torch.randn(n, G.latent, generator=gen).to(device)
-            yf = classes[torch.randint(len(classes), (n,), generator=gen)].to(device)
+            # fakes take the real batch's labels: with uniform fake labels on skewed data the projection
+            # head learns "rare class => fake" from label frequencies alone, and rare classes never improve
+            yf = yb
             fake = G(z, yf)
             # discriminator: real -> 1, fake -> 0 (one forward, so Opacus sees one batch)
             opt_d.zero_grad(set_to_none=True)
-            logits = D(torch.cat([xb, fake.detach()]), torch.cat([yb, yf]))
+            logits, cls = D(torch.cat([xb, fake.detach()]), torch.cat([yb, yf]), with_class=True)
             target = torch.cat([torch.ones(n), torch.zeros(n)]).to(device)
             d_loss = F.binary_cross_entropy_with_logits(logits, target)
+            if class_weight:  # the class head learns from real scans only
+                d_loss = d_loss + class_weight * F.cross_entropy(cls[:n], yb)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 d_loss.backward()
@@ -155,7 +170,10 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
             opt_g.zero_grad(set_to_none=True)
             if engine is not None:
                 D.disable_hooks()
-            g_loss = F.binary_cross_entropy_with_logits(D(fake, yf), torch.ones(n, device=device))
+            logits, cls = D(fake, yf, with_class=True)
+            g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones(n, device=device))
+            if class_weight:  # ... and G must draw fakes that head recognises as their label
+                g_loss = g_loss + class_weight * F.cross_entropy(cls, yf)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Opacus' backward hooks fire with hooks disabled: harmless
                 g_loss.backward()

@@ -31,6 +31,7 @@ from fedsim.policies.feder_buffer import (PRIVACY_MODES, ReplaySampler, buffer_f
                                           build_buffer, draw_ring, privacy_report)
 
 log = logging.getLogger("fedsim.feder")
+GAN_ARCH = 2  # bump when the GAN's layers or training change, so gan_cache never serves a stale GAN
 GAN_DP_KEYS = {"epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0}
 
 
@@ -46,11 +47,12 @@ class FedERPolicy(Policy):
         "walk_steps": 8,            # intermediate points per latent walk
         "walk_iters": 30,           # optimisation steps of each walk
         "dup_ratio": 0.5,           # reject samples closer to a real one than this × the typical real-real gap (0 = off)
-        "gan_epochs": 40,
+        "gan_epochs": 120,
         "gan_latent": 32,
-        "gan_width": 16,
-        "gan_lr": 1e-3,
+        "gan_width": 32,
+        "gan_lr": 2e-4,
         "gan_batch": 64,
+        "gan_class_weight": 1.0,    # AC-GAN auxiliary class loss (0 = projection conditioning only)
         "gan_dp": None,             # null or {epsilon, delta, max_grad_norm}: Opacus DP-SGD for the discriminator
         "gan_cache": None,          # null or a folder: reuse a node's trained GAN across runs (same data, seed, options)
     }
@@ -65,7 +67,7 @@ class FedERPolicy(Policy):
                          ("gan_latent", 1), ("gan_width", 1), ("gan_batch", 2)):
             if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < low:
                 raise ConfigError(f"policy.{key}", o[key], f"an integer >= {low}")
-        for key in ("replay_ratio", "dup_ratio", "gan_lr"):
+        for key in ("replay_ratio", "dup_ratio", "gan_lr", "gan_class_weight"):
             if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not o[key] >= 0:
                 raise ConfigError(f"policy.{key}", o[key], "a number >= 0")
         if o["gan_lr"] == 0:
@@ -109,7 +111,7 @@ class FedERPolicy(Policy):
         G, D = build_gan(data.input_shape, data.num_classes, o["gan_latent"], o["gan_width"])
         path = None
         if o["gan_cache"] is not None:
-            key = {"node": node.name, "seed": seed, "data": node.config.get("data"), "n": data.n_train,
+            key = {"node": node.name, "seed": seed, "data": node.config.get("data"), "n": data.n_train, "arch": GAN_ARCH,
                    **{k: v for k, v in o.items() if k.startswith("gan_") and k != "gan_cache"}}
             digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
             path = Path(o["gan_cache"]) / f"feder-gan-{digest}.pt"
@@ -118,7 +120,8 @@ class FedERPolicy(Policy):
                 G.load_state_dict(saved["G"]), D.load_state_dict(saved["D"])
                 return G.to(node.device).eval(), D.to(node.device), {**saved["metrics"], "gan_cached": 1.0}
         gan = train_gan(G, D, data.x_train, data.y_train, epochs=o["gan_epochs"], batch_size=o["gan_batch"],
-                        lr=o["gan_lr"], seed=seed, device=node.device, dp=o["gan_dp"])
+                        lr=o["gan_lr"], seed=seed, device=node.device, dp=o["gan_dp"],
+                        class_weight=o["gan_class_weight"])
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{node.name}.tmp")
