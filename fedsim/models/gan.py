@@ -143,6 +143,7 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
                 target_delta=dp["delta"], epochs=epochs, max_grad_norm=dp["max_grad_norm"],
                 noise_generator=torch.Generator().manual_seed(seed + 1))
         delta = dp["delta"]
+    classes = torch.unique(y)
     d_loss = g_loss = torch.zeros(())
     for _ in range(epochs):
         for xb, yb in loader:
@@ -152,8 +153,10 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
             n = len(yb)
             z = torch.randn(n, G.latent, generator=gen).to(device)
             # fakes take the real batch's labels: with uniform fake labels on skewed data the projection
-            # head learns "rare class => fake" from label frequencies alone, and rare classes never improve
-            yf = yb
+            # head learns "rare class => fake" from label frequencies alone, and rare classes never improve.
+            # Under DP that would feed private labels to G outside the mechanism: there the labels are
+            # uniform over the classes present (the label set counts as public).
+            yf = yb if engine is None else classes[torch.randint(len(classes), (n,), generator=gen)].to(device)
             fake = G(z, yf)
             # discriminator: real -> 1, fake -> 0 (one forward, so Opacus sees one batch)
             opt_d.zero_grad(set_to_none=True)
