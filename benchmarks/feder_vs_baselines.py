@@ -10,7 +10,7 @@ Prints, over seeds: the mean across hospitals of each hospital's final model sco
 hospital's test set (fed_bacc; the paper's evaluation) and on its own test set (test_bacc), as
 mean ± std over seeds; wire bytes per round by payload kind; FedER's privacy figures.
 
-    nice -n 10 .venv/bin/python benchmarks/feder_vs_baselines.py            # ~10 min on 2 idle cores
+    nice -n 10 .venv/bin/python benchmarks/feder_vs_baselines.py            # ~25-50 min on 2 cores (40 rounds, 8 methods, 3 seeds)
     nice -n 10 .venv/bin/python benchmarks/feder_vs_baselines.py --seeds 5 --rounds 20 --epochs 3
 """
 from __future__ import annotations
