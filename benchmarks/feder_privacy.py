@@ -48,13 +48,11 @@ def main() -> None:
     ap.add_argument("--gan-epochs", type=int, default=1000, help="long enough for the GAN to copy its few scans")
     ap.add_argument("--buffer", type=int, default=256)
     a = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     opts = {**FedERPolicy.options, "buffer_size": a.buffer}
     spec = {"dataset": "synthmed", "samples_per_node": 2 * a.train, "num_classes": a.classes, "test_fraction": 0.5}
     print(f"one hospital, synthmed {a.classes} classes, {a.train} training + {a.train} held-out scans; "
           f"GAN width {opts['gan_width']}, {a.gan_epochs} epochs; buffer {a.buffer}; seeds 0..{a.seeds - 1}\n")
     rows: dict[tuple[str, float], list[dict]] = {m: [] for m in MODES}
-    raw_rows = []
     for seed in range(a.seeds):
         nd = load_federation(spec, ["h0"], seed)["h0"]
         t0 = time.perf_counter()
@@ -69,8 +67,6 @@ def main() -> None:
             row = {"mia": pr["shared_mia_acc"], "nn": pr["shared_nn_dist"], "nn_min": pr["shared_nn_dist_min"],
                    "rejected": rep["buffer_rejected"], "gap": rep["real_gap"], "useful": usefulness(x, y, nd, a.classes)}
             rows[(privacy, dup)].append(row)
-            if (privacy, dup) == ("none", 0.0):
-                raw_rows.append(pr)
             print(f"  {privacy:<11} dup {dup:<4} MIA {row['mia']:.3f}  nearest real {row['nn']:.2f} (min {row['nn_min']:.2f}, "
                   f"real-real gap {row['gap']:.2f})  rejected {row['rejected']:.0f}  buffer-only bacc {row['useful']:.3f}",
                   flush=True)
