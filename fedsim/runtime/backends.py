@@ -60,7 +60,8 @@ class RayBackend:
             if rt["address"]:
                 ray.init(address=rt["address"], **kwargs)
             else:
-                ray.init(num_cpus=os.cpu_count(), object_store_memory=rt["object_store_mb"] * 2**20, **kwargs)
+                # address="local": a private instance, never somebody else's `ray start` cluster on this host
+                ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=rt["object_store_mb"] * 2**20, **kwargs)
             self.started_ray = True
         cpus, gpus = rt["cpus_per_worker"], rt["gpus_per_worker"]
         k = rt["workers"]
