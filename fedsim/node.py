@@ -237,20 +237,27 @@ class Node:
     # ------------------------------------------------------------------ local computation
     def train(self, *, epochs: int | None = None, model: nn.Module | None = None,
               optimizer: torch.optim.Optimizer | None = None, x: torch.Tensor | None = None,
-              y: torch.Tensor | None = None, extra_batches: Callable | None = None) -> float:
-        """Train (by default the node's own model on its own data) and return the mean loss."""
+              y: torch.Tensor | None = None, extra_batches: Callable | None = None,
+              generator: torch.Generator | None = None) -> float:
+        """Train (by default the node's own model on its own data) and return the mean loss.
+
+        With privacy.dp on, every call — any model, tensors, epochs, replay batches — runs as DP-SGD
+        and is charged to this node's accountant (fedsim/privacy/dp.py says what that guarantees).
+        """
         epochs = self.train_cfg["epochs"] if epochs is None else epochs
         if epochs <= 0:
             return float("nan")
-        own = model is None or model is self.model
+        model = self.model if model is None else model
+        optimizer = self.optimizer if optimizer is None else optimizer
+        x = self.data.x_train if x is None else x
+        y = self.data.y_train if y is None else y
+        generator = self.generator if generator is None else generator
         with self.compute:
-            if own and self.dp is not None:
-                return self.dp.train(epochs)
-            return training.train_epochs(
-                self.model if model is None else model, self.optimizer if optimizer is None else optimizer,
-                self.data.x_train if x is None else x, self.data.y_train if y is None else y,
-                epochs=epochs, batch_size=self.train_cfg["batch_size"], generator=self.generator,
-                extra_batches=extra_batches)
+            if self.dp is not None:
+                return self.dp.train(model, optimizer, x, y, epochs=epochs, batch_size=self.train_cfg["batch_size"],
+                                     generator=generator, extra_batches=extra_batches)
+            return training.train_epochs(model, optimizer, x, y, epochs=epochs, batch_size=self.train_cfg["batch_size"],
+                                         generator=generator, extra_batches=extra_batches)
 
     def confusion(self, model: nn.Module | None = None, x=None, y=None) -> np.ndarray:
         with self.compute:

@@ -106,6 +106,16 @@ def test_a_node_without_samples_of_a_task_is_a_clear_error(small_config):
         _host(small_config, data__samples_per_node=12, data__label_alpha=0.05)
 
 
-def test_continual_with_dp_is_refused(small_config):
-    with pytest.raises(ConfigError, match="data.continual"):
-        _host(small_config, privacy={"dp": {"epsilon": 5.0}})
+def test_dp_sgd_follows_the_task_stream(small_config):
+    """DP-SGD samples from the records of the current task (q = batch / task size), not a fixed loader."""
+    host = _host(small_config, privacy={"dp": {"epsilon": 5.0}}, data__label_alpha=1.0, rounds=3)
+    try:
+        node = host.nodes["node0"]
+        sizes = []
+        for r in range(3):  # rounds 0-1: task 0, round 2: task 1
+            host.run_round(r, evaluate=False)
+            sizes.append(node.data.n_train)
+        assert sizes[0] == sizes[1] != sizes[2]
+        assert set(node.dp.steps) == {16 / sizes[0], 16 / sizes[2]} and node.dp.epsilon() > 0
+    finally:
+        host.close()

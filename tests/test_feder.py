@@ -91,6 +91,37 @@ def test_round_zero_trains_on_real_data_only(small_config):
         host.close()
 
 
+@pytest.mark.parametrize("travels", [False, True])
+def test_adopted_classifier_gets_a_fresh_optimizer_unless_it_travels(small_config, travels):
+    """The authors build a new Adam every round: an adopted model must not inherit the old model's moments."""
+    names = [f"node{i}" for i in range(3)]
+    cfg = _cfg(small_config, optimizer_travels=travels, replay_ratio=0.0)
+    cfg["train"].update(optimizer="adam", lr=1e-3)
+    cfg["runtime"]["transport"] = "inproc"
+    host = WorkerHost(cfg, names, "t")
+    try:
+        host.connect({n: host.address() for n in names})
+        ring = draw_ring(host.graph, cfg["seed"], 0)
+        # each node's optimizer state at the end of its round-0 training, just before it is sent
+        trained = {}
+        for name, node in host.nodes.items():
+            node.optimizer.register_step_post_hook(
+                lambda opt, args, kw, name=name: trained.__setitem__(
+                    name, {i: {k: v.clone() for k, v in st.items()} for i, st in opt.state_dict()["state"].items()}))
+        host.run_round(0, evaluate=False)
+        for src, dst in ring.items():
+            state = host.nodes[dst].optimizer.state_dict()["state"]
+            if not travels:
+                assert state == {}  # reset on adoption: no moments, step count 0
+            else:
+                sent = trained[src]
+                assert state.keys() == sent.keys()
+                assert all(torch.equal(state[i][k], sent[i][k]) for i in sent for k in sent[i])
+        host.run_round(1, evaluate=False)  # the adopted model trains with its (fresh or carried) optimizer
+    finally:
+        host.close()
+
+
 def test_ring_uses_edges_is_shared_and_redrawn():
     g = nx.random_regular_graph(4, 10, seed=1)
     g = nx.relabel_nodes(g, {i: f"h{i}" for i in g})

@@ -35,13 +35,28 @@ def _metrics(run_dir):
 
 
 def test_rewind_points():
-    assert rewind_points("atend_pre", 10, 1, 1.0, 2) == [8]
+    assert rewind_points("atend_pre", 10, 1, 1.0, 2) == [8]       # 8 local, 1 rewind, 1 local
     assert rewind_points("atend_pre", 10, 2, 0.5, 2) == [7]
     assert rewind_points("atend_pre", 2, 1, 1.0, 2) == [0]
     assert rewind_points("halfway", 10, 1, 1.0, 2) == [5]
-    assert rewind_points("atend", 10, 1, 1.0, 2) == [10]
-    assert rewind_points("interval", 10, 1, 1.0, 3) == [3, 6, 9]
+    assert rewind_points("atend", 10, 1, 1.0, 2) == [9]           # after the E - R local epochs
+    assert rewind_points("interval", 10, 1, 1.0, 3) == [5]        # the authors' interval: one trip at E/R/2
+    assert rewind_points("interval", 10, 2, 1.0, 3) == [2]
+    assert rewind_points("periodic", 10, 1, 1.0, 3) == [3, 6, 9]  # fedsim's variant
     assert rewind_points("atend_pre", 10, 0, 1.0, 2) == []
+
+
+@pytest.mark.parametrize("strategy, ratio, local, rewind", [
+    ("atend_pre", 0.25, 3, 1), ("atend", 0.5, 2, 2), ("halfway", 0.25, 3, 1), ("interval", 0.25, 3, 1),
+])
+def test_round_trains_e_epochs_in_all_as_the_authors(small_config, strategy, ratio, local, rewind):
+    """E - R local epochs at the holder plus R at the previous node: E optimizer passes, not E + R."""
+    res = _run(small_config, rounds=2, train__epochs=4, runtime__transport="inproc",
+               policy={"name": "fedrewind", "rewind_ratio": ratio, "rewind_strategy": strategy})
+    m = _metrics(res.run_dir)
+    for node in ("node0", "node1", "node2", "node3"):
+        assert (float(m[("0", node, "local_epochs")]), float(m[("0", node, "rewind_epochs")])) == (4, 0)  # round 0
+        assert (float(m[("1", node, "local_epochs")]), float(m[("1", node, "rewind_epochs")])) == (local, rewind)
 
 
 def test_rewind_is_a_real_round_trip_to_the_previous_node_over_grpc(small_config):

@@ -113,9 +113,6 @@ def attach(cfg: dict, nodes: dict) -> dict[str, ContinualStream]:
     spec = cfg["data"].get("continual")
     if spec is None:
         return {}
-    if cfg["privacy"]["dp"] is not None:
-        raise ConfigError("data.continual", spec, "null when privacy.dp is on",
-                          "DP-SGD builds its data loader once, so it cannot follow a task stream")
     streams = {name: ContinualStream(spec, node.data) for name, node in nodes.items()}
     for name, node in nodes.items():
         streams[name].switch(node, 0)

@@ -29,6 +29,8 @@ class Policy:
     # False when scoring every model on every node's test set makes no sense or costs too much
     # (the driver then skips fed_acc for this policy).
     federation_eval: ClassVar[bool] = True
+    # Why this policy cannot train under privacy.dp (the run is refused before it starts), or None.
+    dp_refusal: ClassVar[str | None] = None
 
     def __init__(self, options: dict | None = None) -> None:
         opts = dict(options or {})
@@ -57,6 +59,11 @@ class Policy:
 
     def serve(self, node, tag: str, payload: Payload) -> Payload:
         raise WireError(f"policy {self.name!r} offers no {tag!r} service")
+
+    def dp_epochs_per_round(self, epochs: int) -> float:
+        """Passes over this node's records per round with train.epochs = `epochs`; privacy.dp
+        calibrates its noise for rounds x this many passes (fedsim/privacy/dp.py)."""
+        return float(epochs)
 
     def state_dict(self) -> dict:
         return {}

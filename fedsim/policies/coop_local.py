@@ -31,6 +31,8 @@ def _is_int(v) -> bool:
 class CoopLocalPolicy(Policy):
     name = "coop_local"
     federation_eval = False  # each client has its own label space: cross-scoring models is meaningless
+    dp_refusal = ("the prompt policies train a context through the frozen CLIP text encoder, where Opacus "
+                  "cannot compute per-sample gradients; their steps would run outside DP while dp_epsilon is reported")
     options = {
         "n_ctx": 4,                # M, context vectors
         "shots": 8,                # training images per base class

@@ -12,6 +12,8 @@ Each round r every node
   5. sends its classifier (MODEL) and its own buffer (GENERATOR weights + latents, or SAMPLES) to
      its successor, and
   6. replaces its classifier by its predecessor's (no averaging), keeping that buffer for replay.
+     The adopted classifier starts with a fresh optimizer, as the authors build a new Adam every
+     round; `optimizer_travels: true` sends the optimizer state with the classifier instead.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ import torch
 
 from fedsim.errors import ConfigError
 from fedsim.models.gan import build_gan, train_gan
-from fedsim.payload import Kind
 from fedsim.policies.base import Policy
+from fedsim.policies.travel import pack, unpack
 from fedsim.policies.feder_buffer import (PRIVACY_MODES, ReplaySampler, buffer_from_payload, buffer_payload,
                                           build_buffer, draw_ring, privacy_report)
 
@@ -55,6 +57,7 @@ class FedERPolicy(Policy):
         "gan_class_weight": 1.0,    # AC-GAN auxiliary class loss (0 = projection conditioning only)
         "gan_dp": None,             # null or {epsilon, delta, max_grad_norm}: Opacus DP-SGD for the discriminator
         "gan_cache": None,          # null or a folder: reuse a node's trained GAN across runs (same data, seed, options)
+        "optimizer_travels": False,  # false: a fresh optimizer for an adopted classifier (the authors'); true: its state travels
     }
 
     def __init__(self, options=None):
@@ -70,6 +73,8 @@ class FedERPolicy(Policy):
         for key in ("replay_ratio", "dup_ratio", "gan_lr", "gan_class_weight"):
             if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not o[key] >= 0:
                 raise ConfigError(f"policy.{key}", o[key], "a number >= 0")
+        if not isinstance(o["optimizer_travels"], bool):
+            raise ConfigError("policy.optimizer_travels", o["optimizer_travels"], "true or false")
         if o["gan_lr"] == 0:
             raise ConfigError("policy.gan_lr", 0, "a number > 0")
         dp = o["gan_dp"]
@@ -137,13 +142,14 @@ class FedERPolicy(Policy):
         ring = draw_ring(node.graph, node.run_seed, r)
         successor = ring[node.name]
         predecessor = next(src for src, dst in ring.items() if dst == node.name)
-        node.send(successor, node.model_payload(Kind.MODEL), "model")
+        travels = self.opts["optimizer_travels"]
+        node.send(successor, pack(node.model, node.optimizer, travels), "model")
         node.send(successor, self.own_buffer, "buffer")
         # 6. adopt the predecessor's model; its buffer is what we replay next round
         model = node.recv("model", expect=[predecessor])
         buffer = node.recv("buffer", expect=[predecessor])
-        if model.messages:
-            node.load_model(model.messages[0].payload)
+        if model.messages:  # the optimizer state is reset unless it travelled with the model
+            unpack(node, node.model, node.optimizer, model.messages[0].payload, travels)
         if buffer.messages:
             x, y = buffer_from_payload(buffer.messages[0].payload, node.data.input_shape, node.data.num_classes,
                                        self.opts["gan_width"])

@@ -1,29 +1,34 @@
 """FedRewind: decentralized model exchange with rewind (arXiv 2411.09842, ICPR 2024).
 
 Every node holds one model, and the models travel. In round r each node
-  1. trains the model it holds for E local epochs (E = train.epochs); R = ceil(E · rewind_ratio);
+  1. trains the model it holds for E − R local epochs (E = train.epochs, R = ceil(E · rewind_ratio)),
   2. at the rewind point s* sends the model back to the node it came from — a real round trip with
      `node.request(prev, "rewind", model)`: that node's `serve` trains it R epochs on *its* data
-     (at LR × rewind_lr_scale) and returns it — then finishes its local epochs, E in total;
+     (at LR × rewind_lr_scale) and returns it — so the model trains E epochs in all, as in the
+     authors' code;
   3. routes the model onward (`routing.py`) and adopts the model it receives, remembering the
-     sender: the next round rewinds to it. Round 0 has no previous node, so no rewind.
-Rewind points (`rewind_strategy`):
-  atend_pre  s* = E − R − ceil(R · rewind_end_ratio), i.e. E − 2R by default (paper default)
+     sender: the next round rewinds to it. Round 0 has no previous node: E local epochs, no rewind.
+Rewind points (`rewind_strategy`), in local epochs done before the round trip, clamped to [0, E − R]:
+  atend_pre  s* = E − R − ceil(R · rewind_end_ratio): E − 2R local, R rewind, R local (the default)
   halfway    s* = E // 2
-  atend      s* = E, after local training
-  interval   s* = k, 2k, ... <= E for k = rewind_interval (one round trip each)
-s* is clamped to [0, E]. Rewind targets (`rewind_to`): `previous` (the sender), `last_two` (the last
-two distinct earlier holders of the model, oldest first, R epochs each) or `random` (a random
-neighbour). The model's trail of holders travels in the payload metadata; targets that are not
-neighbours (possible with `last_two` on a non-complete graph) are skipped.
+  atend      s* = E − R, after local training
+  interval   s* = ⌊E / R / 2⌋ (the authors' `interval`: one round trip)
+  periodic   s* = k, 2k, ... <= E − R for k = rewind_interval: a round trip every k local epochs —
+             fedsim's variant, which trains R more epochs per extra round trip
+Rewind targets (`rewind_to`): `previous` (the sender), `last_two` (the last two distinct earlier
+holders of the model, oldest first, R epochs each) or `random` (a random neighbour). The model's
+trail of holders travels in the payload metadata; targets that are not neighbours (possible with
+`last_two` on a non-complete graph) are skipped, and without a target the round is E local epochs.
 
 Optimizer: with `optimizer_travels` (default, as in the authors' code where each model keeps its
 optimizer) the optimizer state (momentum / Adam moments) is sent with the model, so the wire
 carries it too; otherwise a node resets its optimizer state when it adopts a model.
 
 Metrics: `test_acc` of the model a node holds on the node's own test set is the paper's
-Personalized Federation Accuracy (also written as `pfa`); the driver's `fed_acc` (each model on
-all nodes' test sets, pooled) is its Federation Accuracy (FA).
+Personalized Federation Accuracy (also written as `pfa`), measured after routing, like the
+authors' evaluation at the start of the next round; `pfa_before_routing` is the model the node just
+trained, on its own test set. The driver's `fed_acc` (each model on all nodes' test sets, pooled)
+is its Federation Accuracy (FA).
 """
 from __future__ import annotations
 
@@ -36,25 +41,25 @@ import torch
 
 from fedsim import training
 from fedsim.errors import ConfigError, TopologyError
-from fedsim.payload import Kind, Payload
 from fedsim.policies import routing
 from fedsim.policies.base import Policy
+from fedsim.policies.travel import pack, unpack
 
-REWIND_STRATEGIES = ("atend_pre", "halfway", "atend", "interval")
+REWIND_STRATEGIES = ("atend_pre", "halfway", "atend", "interval", "periodic")
 REWIND_TARGETS = ("previous", "last_two", "random")
-OPT_PREFIX = "opt/"
 TRAIL_KEEP = 8  # holders remembered in a model's trail (enough for last_two)
 
 
 def rewind_points(strategy: str, epochs: int, r_epochs: int, end_ratio: float, interval: int) -> list[int]:
-    """Local epochs after which the model goes back for a rewind."""
+    """Local epochs done before each round trip; the round trains epochs − r_epochs local epochs in all."""
     if r_epochs <= 0:
         return []
-    if strategy == "interval":
-        return list(range(interval, epochs + 1, interval))
+    local = max(epochs - r_epochs, 0)
+    if strategy == "periodic":
+        return list(range(interval, local + 1, interval)) or [local]
     s = {"atend_pre": epochs - r_epochs - math.ceil(r_epochs * end_ratio), "halfway": epochs // 2,
-         "atend": epochs}[strategy]
-    return [min(max(s, 0), epochs)]
+         "atend": local, "interval": epochs // r_epochs // 2}[strategy]
+    return [min(max(s, 0), local)]
 
 
 class FedRewindPolicy(Policy):
@@ -63,7 +68,7 @@ class FedRewindPolicy(Policy):
         "rewind_ratio": 0.1,              # R = ceil(E * rewind_ratio); 0 turns rewind off
         "rewind_strategy": "atend_pre",
         "rewind_end_ratio": 1.0,          # atend_pre: s* = E - R - ceil(R * rewind_end_ratio)
-        "rewind_interval": 2,             # interval: a rewind every k local epochs
+        "rewind_interval": 2,             # periodic: a rewind every k local epochs
         "rewind_lr_scale": 1.0,           # 0.1 = the paper's "LR x0.1 during rewind"
         "rewind_to": "previous",
         "routing": "random_permutation",
@@ -114,22 +119,39 @@ class FedRewindPolicy(Policy):
 
     def run_round(self, node, r):
         E = node.train_cfg["epochs"]
-        R = math.ceil(E * self.opts["rewind_ratio"])
+        R = self.rewind_epochs(E)
         targets = self.rewind_targets(node, r) if R else []
-        points = rewind_points(self.opts["rewind_strategy"], E, R, self.opts["rewind_end_ratio"],
-                               self.opts["rewind_interval"]) if targets else []
+        points = self.points(E) if targets else []
+        local = E - R if points else E
         losses, done = [], 0
         for s in points:                       # local epochs up to the rewind point ...
             losses.append((node.train(epochs=s - done), s - done))
             done = s
             for target in targets:             # ... the round trip to the previous node ...
                 self.rewind(node, target, R, r)
-        losses.append((node.train(epochs=E - done), E - done))  # ... and the rest of the E epochs
+        losses.append((node.train(epochs=local - done), local - done))  # ... and the rest of the local epochs
         seen = [(l, n) for l, n in losses if n > 0]
         metrics = {"train_loss": sum(l * n for l, n in seen) / max(1, sum(n for _, n in seen)),
-                   "rewinds": float(len(points) * len(targets))}
+                   "rewinds": float(len(points) * len(targets)),
+                   "local_epochs": float(local), "rewind_epochs": float(R * len(points) * len(targets)),
+                   "pfa_before_routing": node.evaluate(node.model)["test_acc"]}
         metrics.update(self.exchange(node, r))
         return metrics
+
+    def rewind_epochs(self, epochs: int) -> int:
+        return math.ceil(epochs * self.opts["rewind_ratio"])
+
+    def points(self, epochs: int) -> list[int]:
+        return rewind_points(self.opts["rewind_strategy"], epochs, self.rewind_epochs(epochs),
+                             self.opts["rewind_end_ratio"], self.opts["rewind_interval"])
+
+    def dp_epochs_per_round(self, epochs):
+        """Local epochs plus the rewinds this node serves (as many as it sends, under a permutation)."""
+        R = self.rewind_epochs(epochs)
+        if not R:
+            return float(epochs)
+        per_target = 2 if self.opts["rewind_to"] == "last_two" else 1
+        return float(epochs - R + R * len(self.points(epochs)) * per_target)
 
     def evaluate(self, node, r):
         out = node.evaluate(self.eval_model(node))
@@ -170,9 +192,7 @@ class FedRewindPolicy(Policy):
             # own generator: batch order must not depend on when this thread gets the compute slot
             seed = np.random.SeedSequence([node.run_seed, r, self.order.index(origin), self.order.index(node.name)])
             gen = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
-            with node.compute:
-                training.train_epochs(model, opt, node.data.x_train, node.data.y_train, epochs=epochs,
-                                      batch_size=node.train_cfg["batch_size"], generator=gen)
+            node.train(epochs=epochs, model=model, optimizer=opt, generator=gen)  # under privacy.dp: charged here
             return pack(model, opt, self.opts["optimizer_travels"])
 
     # ------------------------------------------------------------------ routing
@@ -206,33 +226,3 @@ class FedRewindPolicy(Policy):
         labels = node.data.class_counts("train").astype(np.float64)
         known = routing.flood(node, f"{self.SCORE_TAG}", {"f1": f1, "labels": labels / labels.sum()}, self.hops)
         return {i: {j: float(known[i]["f1"] @ known[j]["labels"]) for j in known} for i in known}
-
-
-def pack(model, optimizer, with_optimizer: bool, **meta) -> Payload:
-    """The model (and, if it travels, its optimizer state) as one MODEL payload.
-
-    Copies, not views: serve() returns its payload after releasing the scratch model, which the
-    next visiting model may already be overwriting while the reply is encoded."""
-    tensors = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if with_optimizer:
-        for idx, state in optimizer.state_dict()["state"].items():
-            for key, value in state.items():
-                if value is not None:
-                    tensors[f"{OPT_PREFIX}{idx}/{key}"] = torch.as_tensor(value).clone()
-    return Payload(Kind.MODEL, tensors, {k: str(v) for k, v in meta.items()})
-
-
-def unpack(node, model, optimizer, payload: Payload, with_optimizer: bool) -> None:
-    weights = {k: v for k, v in payload.tensors.items() if not k.startswith(OPT_PREFIX)}
-    if model is node.model:
-        node.load_model(weights)  # validates names and shapes
-    else:
-        model.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
-    state: dict[int, dict] = {}
-    if with_optimizer:
-        for key, value in payload.tensors.items():
-            if key.startswith(OPT_PREFIX):
-                idx, name = key[len(OPT_PREFIX):].split("/", 1)
-                state.setdefault(int(idx), {})[name] = torch.as_tensor(value).clone()
-    # without a travelling optimizer the adopted model starts with fresh optimizer state
-    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})

@@ -38,7 +38,10 @@ def preflight(cfg: dict):
     graph = load_topology(cfg["topology"], base_dir=cfg["_base_dir"])
     names = list(graph.nodes)
     cls = policy_class(cfg["policy"]["name"])
-    cls(cfg["policy"])  # option validation
+    policy = cls(cfg["policy"])  # option validation
+    if cfg["privacy"]["dp"] is not None:
+        from fedsim.privacy.dp import check_policy
+        check_policy(policy)
     cls.check_topology(graph, cfg["policy"])
     sample = load_federation(cfg["data"], names, cfg["seed"], only=names[:1], base_dir=cfg["_base_dir"])[names[0]]
     build_model(cfg["model"], sample.input_shape, sample.num_classes)
