@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from fedsim._version import __version__
 from fedsim.errors import FedsimError
 
 DESCRIPTION = """\
@@ -26,8 +27,8 @@ examples:
 outputs (in output.dir/NAME/STAMP/): config.yaml (resolved), topology.graphml,
 metrics.csv (round,node,metric,value), comm.csv (one row per message sent),
 comm_received.csv (the receivers' view), summary.json.
-policies: local, gossip, fedavg, centralized, model_exchange, fedrewind, feder,
-          coop_local, zerodfl, coop_fedavg, fedtpg.   runtimes: ray (default), local.
+runtimes: ray (default), local.
+policies: (`fedsim options policy NAME` lists their options)
 """
 
 
@@ -75,12 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fedsim", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    p.add_argument("--version", action="version", version=f"fedsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a simulated federation from an experiment YAML",
                          description="Run a simulated federation: Ray worker actors (or threads with "
                                      "--runtime local) host the nodes, which talk over real gRPC.",
-                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                         epilog=RUN_EPILOG + _policy_lines(), formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("config", help="experiment YAML (see examples/)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config value, e.g. --set rounds=5 --set train.lr=0.05 (repeatable)")
@@ -106,7 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     from fedsim.deploy.commands import add_commands
     add_commands(sub)  # fedsim node, fedsim deploy certs|compose|health
+    from fedsim.catalog import add_command
+    add_command(sub)   # fedsim options
     return p
+
+
+def _policy_lines() -> str:
+    """Every registered policy with its one-line summary (from the registry, so it cannot drift)."""
+    from fedsim.catalog import summary_line
+    from fedsim.policies import builtin_policies
+
+    width = max(len(n) for n in builtin_policies())
+    lines = [f"  {name:<{width}}  {summary_line(cls)}".rstrip() for name, cls in sorted(builtin_policies().items())]
+    return "\n".join(lines) + "\n  or 'package.module:Class' / an installed entry point (docs/plugins.md)\n"
 
 
 def main(argv: list[str] | None = None) -> int:

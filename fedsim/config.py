@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "name": "experiment",
     "seed": 0,
     "rounds": 10,
+    # relative paths (data, topology files, plugins.paths) are relative to this folder;
+    # null = the config file's folder. A run's config.yaml records it, so it re-runs from anywhere.
+    "base_dir": None,
     "topology": "ring8",
     "data": {"dataset": "synthmed"},
     "model": {"name": "cnn"},
@@ -30,9 +33,12 @@ DEFAULTS: dict[str, Any] = {
         "epochs": 1,
         "batch_size": 32,
         "lr": 0.01,
-        "optimizer": "sgd",
-        "momentum": 0.0,
+        "optimizer": "sgd",            # sgd | adam | adamw | 'package.module:attr'
+        "optimizer_options": {},       # extra keyword arguments of the optimizer (e.g. betas)
+        "momentum": 0.0,               # sgd only
         "weight_decay": 0.0,
+        "loss": "cross_entropy",       # cross_entropy | 'package.module:attr'
+        "loss_options": {},
         "same_init": True,
     },
     "policy": {"name": "gossip"},
@@ -51,7 +57,10 @@ DEFAULTS: dict[str, Any] = {
         "object_store_mb": 256,
     },
     "eval": {"every": 1, "federation_every": 1},
-    "output": {"dir": "runs", "progress": True, "stamp": None},
+    "output": {"dir": "runs", "progress": True, "stamp": None, "save_models": True},
+    # user code: extra folders to import 'package.module:attr' components from (besides the
+    # config file's folder and the current directory); shipped to every worker
+    "plugins": {"paths": []},
 }
 
 DP_DEFAULTS = {"epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0, "auto_fix": True}
@@ -59,8 +68,9 @@ DP_DEFAULTS = {"epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0, "auto_fix": 
 CHOICES = {
     "runtime.kind": ("ray", "local"),
     "runtime.transport": ("grpc", "inproc"),
-    "train.optimizer": ("sgd", "adam"),
 }
+# mappings whose keys belong to the component they configure (checked when it is built)
+FREE_MAPPINGS = {"train.optimizer_options", "train.loss_options"}
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = (), data: dict | None = None) -> dict:
@@ -69,6 +79,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
     if path is not None:
         raw = read_yaml_mapping(path, "config", "an existing YAML file")
         raw.setdefault("_base_dir", str(Path(path).resolve().parent))
+        if isinstance(raw.get("base_dir"), str):  # an explicit base_dir wins over the file's folder
+            raw["_base_dir"] = str((Path(path).resolve().parent / raw["base_dir"]).resolve())
     if data:
         raw = _merge(raw, copy.deepcopy(data))
     for item in overrides:
@@ -95,7 +107,10 @@ def validate(raw: dict) -> dict:
     base_dir = raw.pop("_base_dir", None) if isinstance(raw, dict) else None
     _check_keys(raw, DEFAULTS, "")
     cfg = _merge(cfg, raw)
+    if base_dir is None and isinstance(cfg["base_dir"], str):
+        base_dir = str(Path(cfg["base_dir"]).resolve())
     cfg["_base_dir"] = base_dir or os.getcwd()
+    cfg["_cwd"] = raw.get("_cwd") or os.getcwd()  # where fedsim started: user modules import from here too
 
     _int(cfg, "seed", minimum=0)
     _int(cfg, "rounds", minimum=1)
@@ -117,7 +132,13 @@ def validate(raw: dict) -> dict:
     _float(cfg, "train.momentum", minimum=0.0)
     _float(cfg, "train.weight_decay", minimum=0.0)
     _bool(cfg, "train.same_init")
-    _choice(cfg, "train.optimizer")
+    from fedsim.registry import check_name  # user code is imported later, when nodes are built
+    check_name("optimizers", cfg["train"]["optimizer"])
+    check_name("losses", cfg["train"]["loss"])
+    for key in FREE_MAPPINGS:
+        node, leaf = _get(cfg, key)
+        if not isinstance(node[leaf], dict):
+            raise ConfigError(key, node[leaf], "a mapping of keyword arguments")
 
     dp = cfg["privacy"]["dp"]
     if dp is not None:
@@ -151,12 +172,33 @@ def validate(raw: dict) -> dict:
     _int(cfg, "eval.every", minimum=0)
     _int(cfg, "eval.federation_every", minimum=0)
     _bool(cfg, "output.progress")
+    _bool(cfg, "output.save_models")
+    paths = cfg["plugins"]["paths"]
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        raise ConfigError("plugins.paths", paths, "a list of folders to import user code from")
+    cfg["plugins"]["paths"] = [str((Path(cfg["_base_dir"]) / Path(p).expanduser()).resolve()) for p in paths]
+    if cfg["base_dir"] is not None and not isinstance(cfg["base_dir"], str):
+        raise ConfigError("base_dir", cfg["base_dir"], "null or a folder path")
     return cfg
 
 
 def dump_config(cfg: dict) -> str:
+    """The resolved config as YAML; `base_dir` is made explicit so the file re-runs from any folder."""
     clean = {k: v for k, v in cfg.items() if not k.startswith("_")}
-    return yaml.safe_dump(clean, sort_keys=False)
+    if cfg.get("_base_dir"):
+        clean["base_dir"] = str(cfg["_base_dir"])
+    return yaml.safe_dump(_plain(clean), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples (option defaults) as lists, so safe_dump writes plain YAML."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -201,7 +243,8 @@ def _check_keys(raw: dict, schema: dict, prefix: str) -> None:
             raise ConfigError(prefix + str(key), value, "one of " + ", ".join(k for k in schema if not k.startswith("_")),
                               "unknown key")
         full = prefix + key
-        if isinstance(schema[key], dict) and key not in OPEN_SECTIONS and full not in ("topology",):
+        if isinstance(schema[key], dict) and key not in OPEN_SECTIONS and full not in ("topology",) \
+                and full not in FREE_MAPPINGS:
             if not isinstance(value, dict):
                 raise ConfigError(full, value, "a mapping with keys " + ", ".join(schema[key]))
             _check_keys(value, schema[key], full + ".")

@@ -75,6 +75,7 @@ class Node:
         self.data = data
         self.train_cfg = train_cfg
         self.optimizer = training.make_optimizer(self.model, train_cfg)
+        self.loss_fn = training.make_loss(train_cfg)
         self.generator = torch.Generator().manual_seed(seed)  # batch order: independent of other threads
         self.rng = np.random.default_rng(seed)                # policy-level choices on this node
         self.transport, self.directory, self.ledger, self.run_id = transport, directory, ledger, run_id
@@ -158,6 +159,10 @@ class Node:
             log.warning("%s: round %d: no %r message from %s within the timeout; continuing without it",
                         self.name, rnd, tag, src)
         return Received(sorted(got, key=lambda m: m.src), missing)
+
+    def missing_peers(self, round: int) -> set[str]:
+        """Peers this node expected in `round` and went without."""
+        return {peer for (r, _, peer) in self.missing_log if r == round}
 
     def excused(self, round: int) -> set[str]:
         """Peers known not to deliver in `round` (e.g. a deployed peer that announced it is leaving):
@@ -255,9 +260,9 @@ class Node:
         with self.compute:
             if self.dp is not None:
                 return self.dp.train(model, optimizer, x, y, epochs=epochs, batch_size=self.train_cfg["batch_size"],
-                                     generator=generator, extra_batches=extra_batches)
+                                     generator=generator, extra_batches=extra_batches, loss_fn=self.loss_fn)
             return training.train_epochs(model, optimizer, x, y, epochs=epochs, batch_size=self.train_cfg["batch_size"],
-                                         generator=generator, extra_batches=extra_batches)
+                                         generator=generator, extra_batches=extra_batches, loss_fn=self.loss_fn)
 
     def confusion(self, model: nn.Module | None = None, x=None, y=None) -> np.ndarray:
         with self.compute:

@@ -5,23 +5,97 @@ few MB at most, and skipping the loader keeps the per-step overhead close to the
 """
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from fedsim.errors import ConfigError
+
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _sgd(params, *, lr: float, weight_decay: float, momentum: float = 0.0, **kw) -> torch.optim.Optimizer:
+    """SGD with optional momentum."""
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **kw)
+
+
+def _adam(params, *, lr: float, weight_decay: float, momentum: float = 0.0, **kw) -> torch.optim.Optimizer:
+    """Adam."""
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **kw)
+
+
+def _adamw(params, *, lr: float, weight_decay: float, momentum: float = 0.0, **kw) -> torch.optim.Optimizer:
+    """AdamW (decoupled weight decay)."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **kw)
+
+
+# train.optimizer: built-ins get `momentum` (used by sgd only); a user optimizer (an Optimizer
+# subclass or a callable, 'package.module:attr') is called as attr(params, lr=, weight_decay=,
+# **train.optimizer_options).
+BUILTIN_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": _sgd, "adam": _adam, "adamw": _adamw}
+# train.loss: loss(logits, targets) -> scalar. A user loss may be a function or an nn.Module class
+# (instantiated with train.loss_options).
+BUILTIN_LOSSES: dict[str, Loss] = {"cross_entropy": F.cross_entropy}
+
 
 def make_optimizer(model: nn.Module, train_cfg: dict, lr: float | None = None) -> torch.optim.Optimizer:
+    from fedsim.registry import resolve
+
     lr = train_cfg["lr"] if lr is None else lr
-    if train_cfg["optimizer"] == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=train_cfg["weight_decay"])
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=train_cfg["momentum"],
-                           weight_decay=train_cfg["weight_decay"])
+    name = train_cfg.get("optimizer", "sgd")
+    make = resolve("optimizers", name)
+    kwargs = dict(train_cfg.get("optimizer_options") or {})
+    if name in BUILTIN_OPTIMIZERS:
+        kwargs["momentum"] = train_cfg.get("momentum", 0.0)
+    try:
+        optimizer = make(model.parameters(), lr=lr, weight_decay=train_cfg.get("weight_decay", 0.0), **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("train.optimizer", name, "an optimizer accepting (params, lr=, weight_decay=, "
+                          "**train.optimizer_options)", f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ConfigError("train.optimizer", name, "a callable returning a torch.optim.Optimizer",
+                          f"it returned {type(optimizer).__name__}")
+    return optimizer
+
+
+def make_loss(train_cfg: dict) -> Loss:
+    from fedsim.registry import resolve
+
+    name = train_cfg.get("loss", "cross_entropy")
+    loss = resolve("losses", name)
+    options = dict(train_cfg.get("loss_options") or {})
+    if isinstance(loss, type):  # an nn.Module class such as torch.nn:CrossEntropyLoss
+        try:
+            return loss(**options)
+        except Exception as exc:
+            raise ConfigError("train.loss_options", options, f"keyword arguments of {loss.__qualname__}",
+                              f"{type(exc).__name__}: {exc}") from None
+    if options:
+        return functools.partial(loss, **options)
+    return loss
+
+
+def check_loss(loss: Loss, num_classes: int) -> None:
+    """The loss must turn (logits, labels) of a batch into a scalar: say so before a run starts."""
+    try:
+        value = loss(torch.zeros(2, num_classes, requires_grad=True), torch.zeros(2, dtype=torch.int64))
+        ok = isinstance(value, torch.Tensor) and value.dim() == 0
+    except Exception as exc:
+        raise ConfigError("train.loss", getattr(loss, "__name__", type(loss).__name__),
+                          "a loss(logits, labels) -> scalar tensor", f"{type(exc).__name__}: {exc}") from None
+    if not ok:
+        raise ConfigError("train.loss", getattr(loss, "__name__", type(loss).__name__),
+                          "a loss(logits, labels) -> scalar tensor", f"it returned {type(value).__name__}")
 
 
 def train_epochs(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
                  epochs: int, batch_size: int, generator: torch.Generator,
-                 extra_batches=None) -> float:
+                 extra_batches=None, loss_fn: Loss = F.cross_entropy) -> float:
     """Run `epochs` passes of minibatch SGD; return the mean training loss.
 
     `extra_batches(n)` (optional) returns (x, y) of n samples to concatenate to each real batch —
@@ -41,7 +115,7 @@ def train_epochs(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Te
                 xb, yb = torch.cat([xb, ex]), torch.cat([yb, ey])
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), yb)
+            loss = loss_fn(model(xb), yb)
             loss.backward()
             optimizer.step()
             total += loss.detach() * len(yb)

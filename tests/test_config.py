@@ -16,7 +16,7 @@ def test_defaults_and_overrides():
     ({"rounds": "ten"}, [], "config key 'rounds': got 'ten'"),
     ({"trian": {}}, [], "config key 'trian'"),
     ({}, ["train.lr=-1"], "config key 'train.lr': got -1"),
-    ({}, ["train.optimizer=rmsprop"], "allowed: sgd | adam"),
+    ({}, ["train.optimizer=rmsprop"], "allowed: adam | adamw | sgd"),
     ({}, ["runtime.kind=k8s"], "allowed: ray | local"),
     ({}, ["runtime.bogus=1"], "config key 'runtime.bogus'"),
     ({}, ["privacy.dp.delta=2"], "privacy.dp.delta"),

@@ -212,7 +212,7 @@ def test_npz_paths_problems(tmp_path):
 def test_spec_errors_name_the_key_and_the_allowed_values():
     with pytest.raises(ConfigError, match=r"data\.sampels_per_node.*allowed: dataset, samples_per_node"):
         load_federation({"sampels_per_node": 3}, NODES, seed=0)
-    with pytest.raises(ConfigError, match=r"data\.dataset.*synthmed, breast_cancer, digits, imagefolder, npz"):
+    with pytest.raises(ConfigError, match=r"data\.dataset.*breast_cancer \| digits \| imagefolder \| npz \| synthmed \| .package.module:attr."):
         load_federation({"dataset": "mnist"}, NODES, seed=0)
     with pytest.raises(ConfigError, match=r"data\.partition\.alhpa.*kind, alpha"):
         load_federation({"dataset": "digits", "partition": {"alhpa": 1}}, NODES, seed=0)

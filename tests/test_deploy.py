@@ -155,7 +155,7 @@ def test_node_without_certificates_says_how_to_get_them(tmp_path):
 
 
 def test_restarted_node_keeps_the_previous_attempt(tmp_path):
-    from fedsim.runtime.standalone import keep_previous_attempt
+    from fedsim.deploy.standalone import keep_previous_attempt
 
     out = tmp_path / "h0"
     out.mkdir()

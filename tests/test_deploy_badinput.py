@@ -16,7 +16,7 @@ from fedsim.deploy.federation import load_federation_file
 from fedsim.errors import WireError
 from fedsim.payload import Kind, Payload
 from fedsim.deploy.health import probe_health
-from fedsim.runtime.standalone import StandaloneNode
+from fedsim.deploy.standalone import StandaloneNode
 from fedsim.wire.codec import encode
 from fedsim.wire.grpc_transport import GrpcTransport
 from fedsim.wire.tls import TlsFiles, credentials

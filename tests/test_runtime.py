@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fedsim.policies.gossip import GossipPolicy
 from fedsim.runtime.driver import run_experiment
 
 
@@ -112,27 +113,21 @@ def test_inproc_across_worker_processes_is_refused(ray_session, small_config):
         run_experiment(small_config(runtime__kind="ray", runtime__workers=2, runtime__transport="inproc"))
 
 
+class FailsInRoundTwo(GossipPolicy):
+    """A user policy (named by import path below) whose node2 fails in round 1."""
+
+    def run_round(self, node, r):
+        if r == 1 and node.name == "node2":
+            raise RuntimeError("disk full on node2")
+        return super().run_round(node, r)
+
+
 def test_failed_run_keeps_finished_rounds_and_says_why(small_config):
-    from fedsim.policies import _discover
-    from fedsim.policies.gossip import GossipPolicy
     from fedsim.runtime.host import NodeFailure
 
-    class FailsInRoundTwo(GossipPolicy):
-        name = "fails_in_round_two"
-
-        def run_round(self, node, r):
-            if r == 1 and node.name == "node2":
-                raise RuntimeError("disk full on node2")
-            return super().run_round(node, r)
-
-    registry = _discover()
-    registry[FailsInRoundTwo.name] = FailsInRoundTwo
-    try:
-        cfg = small_config(rounds=3, policy={"name": "fails_in_round_two"}, runtime__recv_timeout_s=2.0)
-        with pytest.raises(NodeFailure, match="node node2 failed: RuntimeError: disk full on node2"):
-            run_experiment(cfg)
-    finally:
-        del registry[FailsInRoundTwo.name]
+    cfg = small_config(rounds=3, policy={"name": f"{__name__}:FailsInRoundTwo"}, runtime__recv_timeout_s=2.0)
+    with pytest.raises(NodeFailure, match="node node2 failed: RuntimeError: disk full on node2"):
+        run_experiment(cfg)
     run_dir = next((Path(cfg["output"]["dir"]) / "t").iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["completed_rounds"] == 1

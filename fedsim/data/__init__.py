@@ -2,6 +2,7 @@
 
 Node i (its position in node_names) always gets the same data for the same spec and seed, whether
 or not `only` asks for other nodes too, so a worker can load just the nodes it hosts.
+`spec["dataset"]` is a built-in (DATASETS) or a user dataset (fedsim/data/plugin.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from fedsim.data import files, sklearn_sets, synthmed
 from fedsim.data.node_data import NodeData
 from fedsim.data.partition import stratified_split
+from fedsim.data.plugin import DataRequest, load_plugin, validate_plugin_spec
 from fedsim.data.pooled import Pool, federate
 from fedsim.data.spec import DATA_SPEC_DEFAULTS, DATASETS, PARTITION_DEFAULTS, validate as validate_spec
 from fedsim.errors import ConfigError, DataError
@@ -24,7 +26,8 @@ def load_federation(spec: dict, node_names: list[str], seed: int, only: Iterable
 
     base_dir anchors relative `root` / `path` / `paths` (the config file's folder).
     """
-    s = validate_spec(spec, base_dir)
+    builtin = not isinstance(spec, dict) or spec.get("dataset", "synthmed") in DATASETS
+    s = validate_spec(spec, base_dir) if builtin else validate_plugin_spec(spec)
     names = list(node_names)
     if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
         raise DataError(f"node names must be distinct non-empty strings, got {names!r}")
@@ -36,6 +39,8 @@ def load_federation(spec: dict, node_names: list[str], seed: int, only: Iterable
         raise DataError(f"asked for data of unknown node(s) {', '.join(unknown)}; nodes: {', '.join(names)}")
 
     ds = s["dataset"]
+    if not builtin:
+        return load_plugin(s, names, seed, wanted, base_dir)
     if ds == "synthmed":
         return _synthmed(s, names, seed, wanted)
     if ds in ("breast_cancer", "digits"):
@@ -168,5 +173,5 @@ def describe(data: dict[str, NodeData]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DATASETS", "DATA_SPEC_DEFAULTS", "PARTITION_DEFAULTS", "NodeData", "describe", "load_federation",
-           "validate_spec"]
+__all__ = ["DATASETS", "DATA_SPEC_DEFAULTS", "PARTITION_DEFAULTS", "DataRequest", "NodeData", "describe",
+           "load_federation", "validate_spec"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +44,25 @@ class NodeData:
                 raise DataError(f"{where}: y_{split} has labels outside [0, {self.num_classes})")
         if self.n_train == 0:
             raise DataError(f"{where}: no training samples")
+
+    @classmethod
+    def from_arrays(cls, name: str, x_train: Any, y_train: Any, x_test: Any, y_test: Any, *,
+                    num_classes: int | None = None, class_names: Sequence[str] | None = None) -> "NodeData":
+        """A node's split from numpy arrays or tensors: x becomes float32 (N, *input_shape), y int64.
+
+        Give `num_classes` or `class_names` when a node may miss some classes (label skew), so that
+        every node agrees on the label space; otherwise it is max label + 1 of this node.
+        """
+        xs = [torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(torch.float32).contiguous()
+              for x in (x_train, x_test)]
+        ys = [torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).to(torch.int64).reshape(-1)
+              for y in (y_train, y_test)]
+        if class_names is not None:
+            names = [str(c) for c in class_names]
+        else:
+            k = num_classes if num_classes is not None else int(max(int(y.max()) if y.numel() else -1 for y in ys)) + 1
+            names = [f"class {i}" for i in range(k)]
+        return cls(name, xs[0], ys[0], xs[1], ys[1], len(names), tuple(xs[0].shape[1:]), names)
 
     @property
     def n_train(self) -> int:

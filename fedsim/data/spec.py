@@ -10,6 +10,13 @@ from fedsim.data.synthmed import MAX_CLASSES
 from fedsim.errors import ConfigError
 
 DATASETS = ("synthmed", "breast_cancer", "digits", "imagefolder", "npz")
+DATASET_HELP = {
+    "synthmed": "procedural scans with per-hospital scanner shift and label skew (no download)",
+    "breast_cancer": "sklearn's Wisconsin breast cancer table (569 patients, 30 features)",
+    "digits": "sklearn's 8x8 handwritten digits",
+    "imagefolder": "your images: root/<hospital>/<class>/*.png",
+    "npz": "your arrays: MedMNIST-style .npz (images N x H x W [x C] or features N x F)",
+}
 PARTITION_KINDS = ("iid", "dirichlet", "shards", "natural")
 
 # image_size / channels None mean "the dataset's own": synthmed and imagefolder 32 px, 1 channel;

@@ -98,7 +98,7 @@ def cmd_node(args) -> int:
     out = Path(args.out) if args.out else fed.resolve(fed.deploy["output"]) / fed.cfg["name"] / args.name
     if args.insecure:
         print(f"warning: {args.name} runs WITHOUT TLS: any host can send it models", file=sys.stderr)
-    from fedsim.runtime.standalone import StandaloneNode
+    from fedsim.deploy.standalone import StandaloneNode
     node = StandaloneNode(fed, args.name, out_dir=out, tls_dir=tls, listen=args.listen, threads=args.threads)
     node.install_signal_handlers()
     try:

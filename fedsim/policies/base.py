@@ -8,6 +8,10 @@ Lifecycle (called by the runtime, the same in simulation and in deployment):
     serve(node, tag, p)      answers a peer's `node.request(...)` (e.g. FedRewind's rewind)
     state_dict()/load_state_dict()   policy state beyond the model, for checkpoints
 Policies never touch sockets or Ray.
+
+A user policy is a subclass anywhere (named in the config as 'package.module:Class' or by an entry
+point in group `fedsim.policies`); it declares its options like the built-ins, as a class dict of
+`fedsim.Option`s (or plain defaults), and unknown options are errors naming the allowed ones.
 """
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ from typing import Any, ClassVar
 import networkx as nx
 import torch.nn as nn
 
-from fedsim.errors import ConfigError, WireError
+from fedsim.errors import WireError
+from fedsim.options import options_of
 from fedsim.payload import Payload
 
 
 class Policy:
     name: ClassVar[str] = "base"
-    # Option name -> default. Anything else under `policy:` is rejected with the allowed list.
+    # Option name -> fedsim.Option (or a plain default). Anything else under `policy:` is rejected
+    # with the allowed list; values an Option checks are validated here, before any node exists.
     options: ClassVar[dict[str, Any]] = {}
     # True when the policy may address nodes that are not graph neighbours (multi-hop relay).
     relay: ClassVar[bool] = False
@@ -33,13 +39,8 @@ class Policy:
     dp_refusal: ClassVar[str | None] = None
 
     def __init__(self, options: dict | None = None) -> None:
-        opts = dict(options or {})
-        opts.pop("name", None)
-        for key, value in opts.items():
-            if key not in self.options:
-                allowed = ", ".join(sorted(self.options)) or "no options"
-                raise ConfigError(f"policy.{key}", value, f"options of policy {self.name!r}: {allowed}", "unknown option")
-        self.opts = {**self.options, **opts}
+        label = self.name if self.name != "base" else type(self).__qualname__
+        self.opts: dict[str, Any] = options_of(type(self)).resolve(dict(options or {}), "policy.", f"policy {label!r}")
 
     @classmethod
     def check_topology(cls, graph: nx.Graph, options: dict) -> None:

@@ -108,7 +108,8 @@ class DPTrainer:
 
     # ------------------------------------------------------------------ training
     def train(self, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
-              epochs: int, batch_size: int, generator: torch.Generator, extra_batches=None) -> float:
+              epochs: int, batch_size: int, generator: torch.Generator, extra_batches=None,
+              loss_fn=F.cross_entropy) -> float:
         """`epochs` passes of DP-SGD over (x, y), each step topped up with extra_batches(batch_size)."""
         from opacus import GradSampleModule
         from opacus.optimizers import DPOptimizer
@@ -143,7 +144,9 @@ class DPTrainer:
                         continue
                     xb, yb = xb.to(self.device), yb.to(self.device)
                     dp_opt.zero_grad(set_to_none=True)
-                    loss = F.cross_entropy(gsm(xb), yb, reduction="sum")
+                    # summed over the batch (per-sample gradients); a user loss is a batch mean
+                    loss = (F.cross_entropy(gsm(xb), yb, reduction="sum") if loss_fn is F.cross_entropy
+                            else loss_fn(gsm(xb), yb) * len(yb))
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # Opacus' hooks fire with no input grads: expected
                         loss.backward()

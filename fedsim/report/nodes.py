@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 from fedsim.errors import FedsimError
-from fedsim.runtime.driver import build_summary
-from fedsim.runtime.outputs import COMM_FIELDS, METRIC_FIELDS
+from fedsim.outputs import COMM_FIELDS, METRIC_FIELDS
+from fedsim.run_summary import build_summary
 from fedsim.wire.ledger import LedgerRow
 
 

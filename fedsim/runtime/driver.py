@@ -9,42 +9,41 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fedsim import training
+from fedsim import assembly, training
 from fedsim.data import load_federation
-from fedsim.models import build_model
+from fedsim.outputs import RunWriter, new_run_dir
 from fedsim.policies import policy_class
+from fedsim.provenance import plugin_dirs, run_provenance
+from fedsim.registry import activate
+from fedsim.run_result import RunResult
+from fedsim.run_summary import build_summary
 from fedsim.runtime.backends import make_backend
-from fedsim.runtime.outputs import RunWriter, new_run_dir
 from fedsim.runtime.progress import Progress
 from fedsim.topology import load_topology
-from fedsim.wire.ledger import check_balanced
 
 log = logging.getLogger("fedsim.driver")
 
 
-@dataclass
-class RunResult:
-    run_dir: Path
-    summary: dict
-
-
 def preflight(cfg: dict):
-    """Fail fast in the driver, with the user's key names, before any worker starts."""
+    """Fail fast in the driver, with the user's key names, before any worker starts.
+
+    Also records where the run's user plugins come from (summary.json) and makes their folders
+    explicit in the config (config.yaml then re-runs from any current directory)."""
     graph = load_topology(cfg["topology"], base_dir=cfg["_base_dir"])
     names = list(graph.nodes)
-    cls = policy_class(cfg["policy"]["name"])
-    policy = cls(cfg["policy"])  # option validation
-    if cfg["privacy"]["dp"] is not None:
-        from fedsim.privacy.dp import check_policy
-        check_policy(policy)
-    cls.check_topology(graph, cfg["policy"])
+    activate(cfg)
     sample = load_federation(cfg["data"], names, cfg["seed"], only=names[:1], base_dir=cfg["_base_dir"])[names[0]]
-    build_model(cfg["model"], sample.input_shape, sample.num_classes)
+    assembly.preflight(cfg, graph, sample)
+    provenance = run_provenance(cfg)
+    for d in plugin_dirs(provenance["plugins"]):
+        if d not in cfg["plugins"]["paths"]:
+            cfg["plugins"]["paths"].append(d)
+    cfg["_provenance"] = provenance
+    cfg["_model_input"] = {"input_shape": list(sample.input_shape), "num_classes": sample.num_classes}
     return graph, names
 
 
@@ -108,8 +107,12 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
         writer.ledger(late)
         sent_rows += [x for x in late if x.side == "sent"]
         recv_rows += [x for x in late if x.side == "recv"]
+        if cfg["output"]["save_models"]:
+            _save_models(backend, run_dir)
         summary = build_summary(cfg, run_id, names, final, sent_rows, recv_rows, round_times, setup_s,
                                 time.perf_counter() - t_start)
+        summary["provenance"] = cfg["_provenance"]
+        summary["model_input"] = cfg["_model_input"]
         summary["peak_rss_mb"] = {"driver": round(_rss_mb(), 1),
                                   "workers": [round(x, 1) for x in backend.call("peak_rss_mb")]}
         writer.summary(summary)
@@ -123,6 +126,17 @@ def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
     finally:
         writer.close()
         backend.close()
+
+
+def _save_models(backend, run_dir: Path) -> None:
+    """models/<node>.pt: the state_dict each node is scored with (its policy's eval_model)."""
+    import torch
+
+    out = run_dir / "models"
+    out.mkdir(exist_ok=True)
+    for part in backend.call("model_states"):
+        for name, state in part.items():
+            torch.save({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, out / f"{name}.pt")
 
 
 def _write_failure(writer: RunWriter, cfg: dict, run_id: str, exc: BaseException, completed: int) -> None:
@@ -146,38 +160,3 @@ def federation_accuracy(backend) -> dict[str, tuple[float, float]]:
         for owner, cm in part.items():
             totals[owner] = totals[owner] + cm if owner in totals else cm
     return {o: (training.accuracy(cm), training.balanced_accuracy(cm)) for o, cm in sorted(totals.items())}
-
-
-def build_summary(cfg, run_id, names, final, sent_rows, recv_rows, round_times, setup_s, wall_s) -> dict:
-    metrics = sorted({m for v in final.values() for m in v})
-    mean_final = {m: float(np.nanmean([final[n][m] for n in names if m in final[n]])) for m in metrics}
-    per_kind, per_link = defaultdict(int), defaultdict(int)
-    for row in sent_rows:
-        per_kind[row.kind] += row.wire_bytes
-        per_link[f"{row.src}->{row.dst}"] += row.wire_bytes
-    mismatches = check_balanced(sent_rows, recv_rows)
-    return {
-        "name": cfg["name"],
-        "run_id": run_id,
-        "status": "completed",
-        "policy": cfg["policy"]["name"],
-        "nodes": len(names),
-        "rounds": cfg["rounds"],
-        "seed": cfg["seed"],
-        "final": {n: final[n] for n in names},
-        "mean_final": mean_final,
-        "dp_epsilon": {n: final[n]["dp_epsilon"] for n in names if "dp_epsilon" in final[n]},
-        "bytes": {
-            "wire_total": sum(r.wire_bytes for r in sent_rows),
-            "payload_total": sum(r.payload_bytes for r in sent_rows),
-            "messages": len(sent_rows),
-            "per_kind": dict(sorted(per_kind.items())),
-            "per_link": dict(sorted(per_link.items())),
-        },
-        "ledger_balanced": not mismatches,
-        "ledger_mismatches": mismatches[:20],
-        "simulated_link_s": float(sum(r.link_s for r in sent_rows)),
-        "round_s": [round(t, 4) for t in round_times],
-        "setup_s": round(setup_s, 3),
-        "wall_s": round(wall_s, 3),
-    }

@@ -18,25 +18,18 @@ import numpy as np
 import torch
 
 from fedsim import training
+from fedsim.assembly import build_node, run_step, seeded_model
 from fedsim.data import continual, load_federation
-from fedsim.models import build_model
 from fedsim.node import Node
-from fedsim.policies import make_policy
+from fedsim.registry import activate
 from fedsim.topology import load_topology
 from fedsim.wire.ledger import Ledger
 
 log = logging.getLogger("fedsim.host")
-_INIT_LOCK = threading.Lock()  # torch.manual_seed is process-global: seed model init one at a time
 
 
 class NodeFailure(RuntimeError):
     """A node's policy raised; carries the node name and the remote traceback text."""
-
-
-def seeded_model(cfg: dict, data, init_seed: int) -> torch.nn.Module:
-    with _INIT_LOCK:
-        torch.manual_seed(init_seed)
-        return build_model(cfg["model"], data.input_shape, data.num_classes)
 
 
 class WorkerHost:
@@ -44,6 +37,7 @@ class WorkerHost:
         if threads:
             torch.set_num_threads(threads)
         self.cfg, self.run_id = cfg, run_id
+        activate(cfg)  # user components import from the run's plugin folders in this process too
         rt = cfg["runtime"]
         self.graph = load_topology(cfg["topology"], base_dir=cfg["_base_dir"])
         order = list(self.graph.nodes)
@@ -55,26 +49,11 @@ class WorkerHost:
         compute = threading.Semaphore(1)
         use_cuda = rt["gpus_per_worker"] > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_cuda else "cpu")
-        dp = cfg["privacy"]["dp"]
-        self.nodes: dict[str, Node] = {}
-        for name in node_names:
-            index = order.index(name)
-            init_seed = cfg["seed"] if cfg["train"]["same_init"] else cfg["seed"] * 7919 + index
-            model = seeded_model(cfg, data[name], init_seed)
-            if dp is not None:
-                from fedsim.privacy.dp import make_dp_compatible
-                model = make_dp_compatible(model, dp["auto_fix"])
-            policy = make_policy(cfg["policy"])
-            node = Node(name, graph=self.graph, data=data[name], model=model, transport=self.transport,
-                        directory=self.directory, ledger=self.ledger, run_id=run_id, train_cfg=cfg["train"],
-                        seed=cfg["seed"] * 1_000_003 + index, device=self.device,
-                        recv_timeout=rt["recv_timeout_s"], send_timeout=rt["send_timeout_s"],
-                        compute_lock=compute, relay=policy.relay, config=cfg)
-            node.policy = policy
-            if dp is not None:
-                from fedsim.privacy.dp import DPTrainer
-                node.dp = DPTrainer(node, dp, cfg["rounds"] * cfg["train"]["epochs"], seed=cfg["seed"] * 31 + index)
-            self.nodes[name] = node
+        self.nodes: dict[str, Node] = {
+            name: build_node(cfg, name, graph=self.graph, order=order, data=data[name], transport=self.transport,
+                             directory=self.directory, ledger=self.ledger, run_id=run_id, device=self.device,
+                             compute_lock=compute)
+            for name in node_names}
         self.streams = continual.attach(cfg, self.nodes)  # {} unless data.continual is set
         self.pool = ThreadPoolExecutor(max_workers=max(1, len(self.nodes)), thread_name_prefix="node")
 
@@ -89,22 +68,8 @@ class WorkerHost:
     # -------------------------------------------------------------- rounds
     def run_round(self, r: int, evaluate: bool) -> dict:
         def one(node: Node) -> list[tuple]:
-            node.round = r
-            node.drop_stale(r - 1)
-            stream = self.streams.get(node.name)
-            if stream is not None:  # continual learning: this round's task data, before the policy runs
-                stream.switch(node, r)
-            metrics = node.policy.run_round(node, r) or {}
-            if evaluate:
-                metrics.update(node.policy.evaluate(node, r))
-                if stream is not None:
-                    metrics.update(stream.evaluate(node, node.policy.eval_model(node)))
-            if node.dp is not None:
-                metrics["dp_epsilon"] = node.dp.epsilon()
-            missing = sum(1 for m in node.missing_log if m[0] == r)
-            if missing:
-                metrics["missing_peers"] = float(missing)
-            return [(r, node.name, k, float(v)) for k, v in metrics.items()]
+            metrics = run_step(node, r, evaluate=evaluate, stream=self.streams.get(node.name))
+            return [(r, node.name, k, v) for k, v in metrics.items()]
 
         rows = [row for part in self._each(one) for row in part]
         return {"metrics": rows, "ledger": self.drain()}

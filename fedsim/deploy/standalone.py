@@ -21,71 +21,20 @@ from pathlib import Path
 
 import torch
 
+from fedsim.assembly import evaluates, run_step
+from fedsim.deploy.deployed_node import DeployedNode
 from fedsim.deploy.federation import Federation
 from fedsim.deploy.health import READY_SERVICE, STARTED_SERVICE, probe_health
 from fedsim.errors import WireError
 from fedsim.node import Node
-from fedsim.payload import Kind, Payload
-from fedsim.policies import make_policy
-from fedsim.runtime.host import seeded_model
-from fedsim.runtime.outputs import RunWriter
+from fedsim.outputs import RunWriter
+from fedsim.payload import Kind
 from fedsim.v1 import wire_pb2
 from fedsim.wire.grpc_transport import GrpcTransport
 from fedsim.wire.ledger import Ledger
 from fedsim.wire.tls import TlsFiles, check_sender, credentials
 
 log = logging.getLogger("fedsim.standalone")
-
-
-class DeployedNode(Node):
-    """A Node for a real federation, which must outlive a hospital that is down or leaves:
-
-    - a send to an unreachable or refusing peer is logged and skipped, not fatal (nothing is
-      recorded for it, so the ledgers still balance);
-    - a peer we failed to reach this round, or that announced it is leaving (LEAVE_TAG, sent by a
-      node stopping on SIGTERM), is not waited for: it is reported missing at once instead of
-      costing a full timeout here and, through us, at our other neighbours.
-    """
-
-    LEAVE_TAG = "fedsim:leave"
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.unreachable_log: list[tuple[int, str, str]] = []  # (round, tag, peer)
-        self.departed: dict[str, int] = {}                     # peer -> first round it will not run
-
-    def _gone(self, rnd: int) -> set[str]:
-        down = {p for (r, _, p) in self.unreachable_log if r == rnd}
-        return down | {p for p, r in self.departed.items() if rnd >= r}
-
-    def send(self, dst, payload, tag, *, round=None) -> None:
-        rnd = self.round if round is None else round
-        if tag != self.LEAVE_TAG and dst in self.departed and rnd >= self.departed[dst]:
-            self.unreachable_log.append((rnd, tag, dst))
-            log.info("%s: round %d: %s has left the federation; not sending %r", self.name, rnd, dst, tag)
-            return
-        try:
-            super().send(dst, payload, tag, round=round)
-        except WireError as exc:
-            self.unreachable_log.append((rnd, tag, dst))
-            log.warning("%s: round %d: could not deliver %r to %s, continuing without it: %s",
-                        self.name, rnd, tag, dst, exc)
-
-    def excused(self, round: int) -> set[str]:
-        return self._gone(round)
-
-    def _deliver(self, msg) -> None:
-        # a leave notice (already checked and in the ledger) is news for excused(), not inbox mail
-        if msg.tag != self.LEAVE_TAG:
-            return super()._deliver(msg)
-        with self._cv:
-            self.departed[msg.src] = msg.round
-            self._cv.notify_all()
-        log.warning("%s: %s is leaving the federation from round %d on", self.name, msg.src, msg.round)
-
-    def announce_leave(self, next_round: int, reason: str) -> None:
-        for peer in self.neighbors:
-            self.send(peer, Payload(Kind.CONTROL, {}, {"reason": reason}), self.LEAVE_TAG, round=next_round)
 
 
 class Admission:
@@ -137,18 +86,11 @@ class StandaloneNode:
         if moved is not None:
             log.warning("%s: %s held an earlier attempt's outputs; moved them to %s", name, out_dir, moved)
 
+        from fedsim.assembly import build_node, preflight
         from fedsim.data import load_federation  # heavy import, after argument errors had their chance
         graph, order = fed.graph, fed.names
-        index = order.index(name)
         data = load_federation(cfg["data"], order, cfg["seed"], only=[name], base_dir=cfg["_base_dir"])[name]
-        init_seed = cfg["seed"] if cfg["train"]["same_init"] else cfg["seed"] * 7919 + index
-        model = seeded_model(cfg, data, init_seed)  # the same initial model as in simulation
-        dp = cfg["privacy"]["dp"]
-        if dp is not None:
-            from fedsim.privacy.dp import make_dp_compatible
-            model = make_dp_compatible(model, dp["auto_fix"])
-        self.policy = make_policy(cfg["policy"])
-        self.policy.check_topology(graph, cfg["policy"])
+        preflight(cfg, graph, data)  # the same checks as a simulation's driver, on this site's data
         self.tls = tls_dir is not None
         server_creds = channel_creds = None
         if self.tls:
@@ -163,15 +105,11 @@ class StandaloneNode:
             target_names={addr: n for n, addr in directory.items()} if self.tls else None)
         self.ledger = Ledger()
         use_cuda = rt["gpus_per_worker"] > 0 and torch.cuda.is_available()
-        self.node = DeployedNode(
-            name, graph=graph, data=data, model=model, transport=self.transport, directory=directory,
-            ledger=self.ledger, run_id=self.run_id, train_cfg=cfg["train"], seed=cfg["seed"] * 1_000_003 + index,
-            device="cuda" if use_cuda else "cpu", recv_timeout=rt["recv_timeout_s"],
-            send_timeout=rt["send_timeout_s"], relay=self.policy.relay, config=cfg)
-        self.node.policy = self.policy
-        if dp is not None:
-            from fedsim.privacy.dp import DPTrainer
-            self.node.dp = DPTrainer(self.node, dp, cfg["rounds"] * cfg["train"]["epochs"], seed=cfg["seed"] * 31 + index)
+        # the same node a simulation's WorkerHost builds: data, seeded model, optimizer, DP, policy
+        self.node = build_node(cfg, name, graph=graph, order=order, data=data, transport=self.transport,
+                               directory=directory, ledger=self.ledger, run_id=self.run_id,
+                               device="cuda" if use_cuda else "cpu", node_cls=DeployedNode)
+        self.policy = self.node.policy
         self.policy.setup(self.node)
         admission = Admission(self.node, self.run_id, require_identity=self.tls)
         admission.model_shapes = {k: tuple(v.shape) for k, v in self.policy.eval_model(self.node).state_dict().items()}
@@ -255,19 +193,7 @@ class StandaloneNode:
         return summary
 
     def _round(self, r: int) -> dict[str, float]:
-        node, cfg = self.node, self.cfg
-        node.round = r
-        node.drop_stale(r - 1)
-        metrics = dict(self.policy.run_round(node, r) or {})
-        every = cfg["eval"]["every"]
-        if r == cfg["rounds"] - 1 or (every > 0 and (r + 1) % every == 0):
-            metrics.update(self.policy.evaluate(node, r))
-        if node.dp is not None:
-            metrics["dp_epsilon"] = node.dp.epsilon()
-        missing = {p for (rnd, _, p) in node.missing_log if rnd == r} | {p for (rnd, _, p) in node.unreachable_log if rnd == r}
-        if missing:
-            metrics["missing_peers"] = float(len(missing))
-        return {k: float(v) for k, v in metrics.items()}
+        return run_step(self.node, r, evaluate=evaluates(self.cfg, r))
 
     def _new_rows(self) -> list:
         rows = self.ledger.rows()
