@@ -60,7 +60,6 @@ def build_node(cfg: dict, name: str, *, graph: nx.Graph, order: list[str], data:
                directory: dict[str, str], ledger: Any, run_id: str, device: torch.device | str = "cpu",
                compute_lock: threading.Semaphore | None = None, node_cls: type[Node] = Node) -> Node:
     """One node with its seeded model, optimizer, DP trainer (privacy.dp) and policy attached."""
-    activate(cfg)
     index = order.index(name)
     model = seeded_model(cfg, data, init_seed(cfg, index))
     dp = cfg["privacy"]["dp"]

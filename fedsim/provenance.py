@@ -31,9 +31,11 @@ def run_provenance(cfg: dict) -> dict:
 def plugin_dirs(plugins: dict) -> list[str]:
     """The folders the run's user plugins were imported from (recorded in config.yaml's plugins.paths,
     so the run directory's config re-runs from any current directory). Installed packages need none."""
+    from fedsim.registry import is_installed
+
     out = []
     for info in plugins.values():
         d = info.get("search_dir")
-        if d and "site-packages" not in d and "dist-packages" not in d and d not in out:
+        if d and not is_installed(info.get("file") or d) and d not in out:
             out.append(d)
     return out

@@ -246,3 +246,31 @@ def _search_dir(module_name: str) -> str | None:
         return None
     p = Path(file).resolve()
     return str(p.parent.parent if p.name == "__init__.py" else p.parent)
+
+
+def ship_paths(cfg: dict) -> list[str]:
+    """What a Ray worker on another machine needs to import the run's user plugins: the top-level
+    package folder (or single .py file) of every plugin imported by path (Ray `py_modules`).
+    Installed packages (entry points) are expected on every machine, like fedsim itself."""
+    out: list[str] = []
+    for key, (group, ref) in plugin_refs(cfg).items():
+        if ":" not in ref:
+            continue
+        resolve(group, ref, key)
+        top = sys.modules.get(ref.partition(":")[0].split(".")[0])
+        path = getattr(top, "__path__", None)
+        target = list(path)[0] if path else getattr(top, "__file__", None)
+        if target and not is_installed(target) and target not in out:
+            out.append(str(target))
+    return out
+
+
+def is_installed(path: str) -> bool:
+    """True for code of the Python installation (stdlib, site-packages) or fedsim itself: every
+    machine that runs fedsim has it, so it is neither shipped nor recorded as a plugin folder."""
+    import sysconfig
+
+    p = Path(path).resolve()
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.add(str(Path(__file__).resolve().parent))
+    return any(p.is_relative_to(Path(r).resolve()) for r in roots if r)

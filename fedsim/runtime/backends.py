@@ -9,6 +9,7 @@ import logging
 import os
 
 from fedsim.errors import ConfigError
+from fedsim.registry import ship_paths
 from fedsim.runtime.host import WorkerHost, default_threads
 
 log = logging.getLogger("fedsim.runtime")
@@ -55,8 +56,15 @@ class RayBackend:
             raise ConfigError("runtime.workers", rt["workers"], "1 or auto when runtime.transport is inproc",
                               "in-process delivery cannot reach nodes in other worker processes; use grpc")
         self.started_ray = False
+        # The user's plugin code travels with the job (Ray py_modules), to any machine of the cluster;
+        # Ray takes local folders/files only at ray.init. A Ray the caller started already must see
+        # the code itself: on one machine the workers import it from the config's plugin folders.
+        modules = ship_paths(cfg)
+        shipped = bool(modules) and not ray.is_initialized()
         if not ray.is_initialized():
             kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            if modules:
+                kwargs["runtime_env"] = {"py_modules": modules}
             if rt["address"]:
                 ray.init(address=rt["address"], **kwargs)
             else:
@@ -71,7 +79,8 @@ class RayBackend:
             k = max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus, 1e-9)))
         blocks = split(names, k)
         actor = ray.remote(WorkerHost).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=2)
-        self.hosts = [actor.remote(cfg, block, run_id, default_threads(cpus)) for block in blocks]
+        self.hosts = [actor.remote(cfg, block, run_id, default_threads(cpus), import_paths=not shipped)
+                      for block in blocks]
         self.placement = {n: i for i, block in enumerate(blocks) for n in block}
         self.description = (f"ray runtime: {len(names)} nodes on {len(blocks)} worker actors "
                             f"({cpus:g} CPU{', %g GPU' % gpus if gpus else ''} each)")

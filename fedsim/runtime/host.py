@@ -33,11 +33,13 @@ class NodeFailure(RuntimeError):
 
 
 class WorkerHost:
-    def __init__(self, cfg: dict, node_names: list[str], run_id: str, threads: int | None = None) -> None:
+    def __init__(self, cfg: dict, node_names: list[str], run_id: str, threads: int | None = None,
+                 import_paths: bool = True) -> None:
         if threads:
             torch.set_num_threads(threads)
         self.cfg, self.run_id = cfg, run_id
-        activate(cfg)  # user components import from the run's plugin folders in this process too
+        if import_paths:  # else the user's plugins came with the Ray job (py_modules)
+            activate(cfg)
         rt = cfg["runtime"]
         self.graph = load_topology(cfg["topology"], base_dir=cfg["_base_dir"])
         order = list(self.graph.nodes)
