@@ -16,6 +16,7 @@ import torch
 
 from fedsim import training
 from fedsim.data.node_data import NodeData
+from fedsim.errors import ConfigError, FedsimError
 from fedsim.models import build_model, check_output
 from fedsim.node import Node
 from fedsim.policies import make_policy, policy_class
@@ -45,7 +46,13 @@ def preflight(cfg: dict, graph: nx.Graph, sample: NodeData) -> None:
     model (builds, gives num_classes logits for this data), optimizer and loss."""
     activate(cfg)
     cls = policy_class(cfg["policy"]["name"])
-    policy = cls(cfg["policy"])  # option validation (and a user policy's own __init__ checks)
+    try:
+        policy = cls(cfg["policy"])  # option validation (and a user policy's own __init__ checks)
+    except FedsimError:
+        raise
+    except Exception as exc:  # a user policy's constructor: its own words, one line
+        raise ConfigError("policy.name", cfg["policy"]["name"], "a policy constructed as Class(options)",
+                          f"its __init__ raised {type(exc).__name__}: {exc}") from None
     if cfg["privacy"]["dp"] is not None:
         from fedsim.privacy.dp import check_policy
         check_policy(policy)

@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import networkx as nx
 import numpy as np
@@ -69,7 +69,7 @@ class Node:
         self.model = model.to(self.device)
         if data.x_train.dim() == 4 and self.device.type == "cpu":
             # oneDNN convolutions are about 1.5x faster in NHWC on CPU; same math, other memory order
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             data = dataclasses.replace(data, x_train=data.x_train.contiguous(memory_format=torch.channels_last),
                                        x_test=data.x_test.contiguous(memory_format=torch.channels_last))
         self.data = data
@@ -82,7 +82,7 @@ class Node:
         self.recv_timeout, self.send_timeout = recv_timeout, send_timeout
         self.compute = compute_lock or nullcontext()
         self.relay = relay
-        self.policy = None  # set by the runtime; `serve` requests are dispatched to it
+        self.policy: Any = None  # the node's fedsim.Policy, set by build_node; `serve` requests go to it
         self.dp = None      # fedsim.privacy.dp.DPTrainer when privacy.dp is on
         self.round = 0
         self.missing_log: list[tuple[int, str, str]] = []  # (round, tag, peer) that never arrived
@@ -233,8 +233,11 @@ class Node:
             log.exception("%s: could not return %r reply to %s", self.name, tag, msg.src)
 
     def _record(self, side, rnd, tag, kind, src, dst, payload_bytes, wbytes, frames, wall, mid) -> None:
-        lat, bw = link_params(self.graph, src, dst) if self.graph.has_edge(src, dst) else (None, None)
-        link_s = link_time(lat, bw, wbytes) if lat is not None else float("nan")
+        if self.graph.has_edge(src, dst):
+            lat, bw = link_params(self.graph, src, dst)
+            link_s = link_time(lat, bw, wbytes)
+        else:  # a relayed message: no direct link to charge
+            link_s = float("nan")
         self.ledger.record(LedgerRow(side=side, round=rnd, tag=tag, kind=Kind(kind).name, src=src, dst=dst,
                                      payload_bytes=payload_bytes, wire_bytes=wbytes, frames=frames,
                                      wall_s=wall, link_s=link_s, message_id=mid))

@@ -133,8 +133,8 @@ def _npz(s: dict, names: list[str], seed: int, wanted: set[str]) -> dict[str, No
     classes = _npz_class_names(s, max(files.npz_max_label(paths[n]) for n in names))
     shapes = {}
     for n in names:
-        c, h, w = files.npz_image_shape(paths[n])
-        shapes[n] = (ch or c, size or h, size or w)
+        shape = files.npz_image_shape(paths[n])
+        shapes[n] = shape if len(shape) == 1 else (ch or shape[0], size or shape[1], size or shape[2])
     _same_shapes(shapes)
     out = {}
     for name in names:

@@ -17,7 +17,7 @@ from fedsim.errors import ConfigError
 from fedsim.models.cnn import SmallCNN
 from fedsim.models.mlp import MLP
 from fedsim.models.resnet import ResNet18
-from fedsim.options import Option, options_of
+from fedsim.options import Option, declared_or_signature, options_of
 
 
 def _image_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -106,7 +106,9 @@ def build_model(spec: dict, input_shape: Sequence[int], num_classes: int) -> nn.
     if not shape or any(d < 1 for d in shape):
         raise ConfigError("input_shape", input_shape, "positive dimensions")
     owner = name if name in BUILTIN_MODELS else f"model {name}"
-    opts = options_of(attr).resolve(spec, "model.", owner)
+    declared = declared_or_signature(attr, skip=2)  # a user model without `options`: its keyword parameters
+    opts = declared.resolve(spec, "model.", owner) if declared is not None else \
+        {k: v for k, v in spec.items() if k != "name"}
     if name in BUILTIN_MODELS:
         return attr(shape, num_classes, **opts)
     try:
