@@ -98,7 +98,9 @@ def run_step(node: Node, r: int, *, evaluate: bool, stream: Any = None) -> dict[
     node.drop_stale(r - 1)
     if stream is not None:  # continual learning: this round's task data, before the policy runs
         stream.switch(node, r)
+    node.clock.start_round()
     metrics = dict(node.policy.run_round(node, r) or {})
+    node.clock.close_main()  # what follows is the simulator's evaluation, not part of the simulated round
     if evaluate:
         metrics.update(node.policy.evaluate(node, r))
         if stream is not None:

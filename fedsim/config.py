@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
         "object_store_mb": 256,
     },
     "eval": {"every": 1, "federation_every": 1},
-    "output": {"dir": "runs", "progress": True, "stamp": None, "save_models": True},
+    "output": {"dir": "runs", "progress": True, "stamp": None, "save_models": True, "trackers": []},
     # user code: extra folders to import 'package.module:attr' components from (besides the
     # config file's folder and the current directory); shipped to every worker
     "plugins": {"paths": []},
@@ -105,12 +105,14 @@ def read_yaml_mapping(path: str | os.PathLike, key: str, what: str) -> dict:
 def validate(raw: dict) -> dict:
     cfg = copy.deepcopy(DEFAULTS)
     base_dir = raw.pop("_base_dir", None) if isinstance(raw, dict) else None
+    sweep = raw.pop("sweep", None) if isinstance(raw, dict) else None  # read by `fedsim sweep` (fedsim/sweep/)
     _check_keys(raw, DEFAULTS, "")
     cfg = _merge(cfg, raw)
     if base_dir is None and isinstance(cfg["base_dir"], str):
         base_dir = str(Path(cfg["base_dir"]).resolve())
     cfg["_base_dir"] = base_dir or os.getcwd()
     cfg["_cwd"] = raw.get("_cwd") or os.getcwd()  # where fedsim started: user modules import from here too
+    cfg["_sweep"] = sweep
 
     _int(cfg, "seed", minimum=0)
     _int(cfg, "rounds", minimum=1)
@@ -181,7 +183,21 @@ def validate(raw: dict) -> dict:
     cfg["plugins"]["paths"] = [str((Path(cfg["_base_dir"]) / Path(p).expanduser()).resolve()) for p in paths]
     if cfg["base_dir"] is not None and not isinstance(cfg["base_dir"], str):
         raise ConfigError("base_dir", cfg["base_dir"], "null or a folder path")
+    from fedsim.runtime.trackers import normalize
+    normalize(cfg["output"]["trackers"])
     return cfg
+
+
+def flatten(cfg: dict, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of a nested config: {"train": {"lr": 0.1}} -> {"train.lr": 0.1} (empty mappings kept)."""
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
 
 
 def dump_config(cfg: dict) -> str:

@@ -24,6 +24,7 @@ from fedsim import training
 from fedsim.data.node_data import NodeData
 from fedsim.errors import WireError
 from fedsim.payload import Kind, Payload
+from fedsim.simclock import NodeClock
 from fedsim.topology import link_params
 from fedsim.wire.codec import Message, encode, wire_bytes
 from fedsim.wire.ledger import Ledger, LedgerRow, link_time
@@ -80,9 +81,11 @@ class Node:
         self.rng = np.random.default_rng(seed)                # policy-level choices on this node
         self.transport, self.directory, self.ledger, self.run_id = transport, directory, ledger, run_id
         self.recv_timeout, self.send_timeout = recv_timeout, send_timeout
-        self.compute = compute_lock or nullcontext()
+        self.clock = NodeClock()  # what it computed, sent and waited for: the simulated wall-clock replays it
+        self.compute = TimedSlot(compute_lock or nullcontext(), self.clock)
         self.relay = relay
         self.policy: Any = None  # the node's fedsim.Policy, set by build_node; `serve` requests go to it
+        self.status = ""         # what it is busy with outside rounds, see report()
         self.dp = None      # fedsim.privacy.dp.DPTrainer when privacy.dp is on
         self.round = 0
         self.missing_log: list[tuple[int, str, str]] = []  # (round, tag, peer) that never arrived
@@ -90,6 +93,7 @@ class Node:
         self._neighbor_set = set(self._neighbors)
         self._inbox: dict[tuple[str, int], dict[str, Message]] = {}
         self._cv = threading.Condition()
+        self._aborted = False  # the run is over (interrupted or failed): recv stops waiting
         self._seq = itertools.count()
         self._serving: list[threading.Thread] = []  # replies in flight; joined before the ledger is read
         transport.register(name, self._on_message)
@@ -121,6 +125,7 @@ class Node:
         t0 = time.perf_counter()
         self.transport.send(self.directory[dst], frames, timeout=self.send_timeout)
         wall = time.perf_counter() - t0
+        self.clock.sent(mid)
         self._record("sent", rnd, tag, payload.kind, self.name, dst, payload.nbytes, wire_bytes(frames),
                      len(frames), wall, mid)
 
@@ -146,13 +151,14 @@ class Node:
                 if all(src in box or src in excused for src in expect):
                     break
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._aborted:
                     break
                 self._cv.wait(remaining)
             box = self._inbox.get(key, {})
             got = [box.pop(src) for src in expect if src in box]
             if not box:
                 self._inbox.pop(key, None)
+        self.clock.received([m.message_id for m in got])
         missing = [src for src in expect if src not in {m.src for m in got}]
         for src in missing:
             self.missing_log.append((rnd, tag, src))
@@ -163,6 +169,13 @@ class Node:
     def missing_peers(self, round: int) -> set[str]:
         """Peers this node expected in `round` and went without."""
         return {peer for (r, _, peer) in self.missing_log if r == round}
+
+    def abort(self) -> None:
+        """End every wait in `recv` now: the run is being torn down (Ctrl-C, a failed node), and a
+        thread waiting out its timeout for a peer that will never send would hold up the exit."""
+        with self._cv:
+            self._aborted = True
+            self._cv.notify_all()
 
     def excused(self, round: int) -> set[str]:
         """Peers known not to deliver in `round` (e.g. a deployed peer that announced it is leaving):
@@ -222,15 +235,16 @@ class Node:
 
     def _serve(self, msg: Message) -> None:
         tag = msg.tag[len(REQUEST_PREFIX):]
-        try:
-            reply = self.policy.serve(self, tag, msg.payload)
-        except Exception as exc:  # the requester must hear about it instead of timing out
-            log.exception("%s: serving %r for %s failed", self.name, tag, msg.src)
-            reply = Payload(Kind.CONTROL, {}, {"error": f"{type(exc).__name__}: {exc}"})
-        try:
-            self.send(msg.src, reply, REPLY_PREFIX + tag, round=msg.round)
-        except WireError:
-            log.exception("%s: could not return %r reply to %s", self.name, tag, msg.src)
+        with self.clock.serving(msg.message_id):
+            try:
+                reply = self.policy.serve(self, tag, msg.payload)
+            except Exception as exc:  # the requester must hear about it instead of timing out
+                log.exception("%s: serving %r for %s failed", self.name, tag, msg.src)
+                reply = Payload(Kind.CONTROL, {}, {"error": f"{type(exc).__name__}: {exc}"})
+            try:
+                self.send(msg.src, reply, REPLY_PREFIX + tag, round=msg.round)
+            except WireError:
+                log.exception("%s: could not return %r reply to %s", self.name, tag, msg.src)
 
     def _record(self, side, rnd, tag, kind, src, dst, payload_bytes, wbytes, frames, wall, mid) -> None:
         if self.graph.has_edge(src, dst):
@@ -241,6 +255,11 @@ class Node:
         self.ledger.record(LedgerRow(side=side, round=rnd, tag=tag, kind=Kind(kind).name, src=src, dst=dst,
                                      payload_bytes=payload_bytes, wire_bytes=wbytes, frames=frames,
                                      wall_s=wall, link_s=link_s, message_id=mid))
+
+    def report(self, text: str) -> None:
+        """Say what the node is busy with before round 0 (e.g. "GAN pre-training: epoch 40/120"); the live
+        progress shows it. An empty text clears it."""
+        self.status = text
 
     # ------------------------------------------------------------------ local computation
     def train(self, *, epochs: int | None = None, model: nn.Module | None = None,
@@ -292,6 +311,30 @@ class Node:
             if tuple(v.shape) != tuple(own[k].shape):
                 raise WireError(f"{self.name}: tensor {k!r} has shape {tuple(v.shape)}, our model needs {tuple(own[k].shape)}")
             own[k].copy_(v)
+
+
+class TimedSlot:
+    """The host's compute slot (one node computes at a time), timing what runs inside it for the clock.
+
+    Only the time holding the slot counts, not the wait for it: that is this machine's contention,
+    not the hospital's compute."""
+
+    def __init__(self, lock, clock: NodeClock) -> None:
+        self._lock, self._clock, self._local = lock, clock, threading.local()
+
+    def __enter__(self):
+        self._lock.__enter__()
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:  # nested use (possible without a real lock) counts once
+            self._local.t0 = time.perf_counter()
+        self._local.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc):
+        self._local.depth -= 1
+        if self._local.depth == 0:
+            self._clock.compute(time.perf_counter() - self._local.t0)
+        return self._lock.__exit__(*exc)
 
 
 def _on_cpu(payload: Payload) -> Payload:

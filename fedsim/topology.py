@@ -17,7 +17,8 @@ YAML topology file format::
     allow_disconnected: false          # default false: a disconnected graph is an error
     nodes:                             # names, or {name: ..., any attrs e.g. city, beds}
       - {name: st-mary, city: London}
-      - kings
+      - {name: kings, compute_speed: 0.5}   # half as fast: simulated wall-clock (default 1)
+    compute_speed: {st-mary: 2.0}      # the same as a mapping; works for generators too
     edges:                             # [a, b] or [a, b, {latency_ms: .., bandwidth_mbps: ..}]
       - [st-mary, kings, {latency_ms: 3, bandwidth_mbps: 1000}]
     # or, instead of nodes/edges:  generator: ring, n: 8   (plus names / name_prefix)
@@ -75,7 +76,7 @@ GENERATORS: dict[str, tuple[str, ...]] = {
 _ALIASES = {"full": "complete", "cycle": "ring", "path": "line"}
 _SHAPE_KEYS = ("file", "generator", "nodes", "edges")
 _COMMON_KEYS = ("name", "description", "defaults", "allow_disconnected", "latency_ms",
-                "bandwidth_mbps", "names", "name_prefix")
+                "bandwidth_mbps", "names", "name_prefix", "compute_speed")
 _GEN_PARAM_KEYS = sorted({p for ps in GENERATORS.values() for p in ps} | {"seed"})
 _LINK_ATTRS = LINK_ATTRS
 
@@ -106,7 +107,7 @@ def load_topology(spec: str | os.PathLike | dict, *, base_dir: str | Path | None
             raise ConfigError(key, spec[key], f"not combinable with a {path.suffix} graph file")
     raw = read_graph_file(path)
     name = spec.get("name") or raw.graph.get("name") or path.stem
-    return _finish(raw, str(path), name, _defaults(spec), _allow_disconnected(spec))
+    return _speeds(_finish(raw, str(path), name, _defaults(spec), _allow_disconnected(spec)), spec, str(path))
 
 
 def shipped_topologies() -> list[str]:
@@ -154,7 +155,8 @@ def _from_mapping(spec: dict, source: str) -> nx.Graph:
         if "nodes" not in spec:
             raise ConfigError("topology", sorted(spec), "one of 'file', 'generator' or 'nodes'/'edges'", source)
         raw, auto_name = _build_inline(spec, source), "inline"
-    g = _finish(raw, source, spec.get("name") or auto_name, _defaults(spec), _allow_disconnected(spec))
+    g = _speeds(_finish(raw, source, spec.get("name") or auto_name, _defaults(spec), _allow_disconnected(spec)),
+                spec, source)
     if spec.get("description"):
         g.graph["description"] = str(spec["description"]).strip()
     return g
@@ -170,6 +172,27 @@ def _defaults(spec: dict) -> dict[str, float]:
         if _link_value(value, key) is None:
             raise ConfigError(key, value, "finite number > 0" if key == "bandwidth_mbps" else "finite number >= 0")
     return {k: float(v) for k, v in out.items()}
+
+
+def _speeds(g: nx.Graph, spec: dict, source: str) -> nx.Graph:
+    """`compute_speed` per node (default 1; 0.25 = 4x slower): from node attributes, or the spec's
+    `compute_speed: {node: factor}` (also for generated graphs). Scales compute in the simulated wall-clock."""
+    given = spec.get("compute_speed") or {}
+    if not isinstance(given, dict):
+        raise ConfigError("compute_speed", given, "a mapping of node names to speed factors > 0", source)
+    for node in given:
+        if str(node) not in g:
+            raise ConfigError(f"compute_speed.{node}", given[node], "a node of the topology: "
+                              + ", ".join(list(g)[:8]) + (" ..." if len(g) > 8 else ""), source)
+        g.nodes[str(node)]["compute_speed"] = given[node]
+    for node, attrs in g.nodes(data=True):
+        if "compute_speed" in attrs:
+            value = attrs["compute_speed"]
+            ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and value > 0
+            if not ok:
+                raise TopologyError(f"{source}: node '{node}': compute_speed must be a finite number > 0, got {value!r}")
+            attrs["compute_speed"] = float(value)
+    return g
 
 
 def _allow_disconnected(spec: dict) -> bool:

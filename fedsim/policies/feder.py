@@ -101,8 +101,10 @@ class FedERPolicy(Policy):
             # 1. the node's own conditional GAN, trained on its own patients only
             G, D, gan = self._local_gan(node, seed)
             # 2. the buffer: private latents, no near-duplicates; and what it would reveal
+            node.report("building the private synthetic buffer")
             z, y, x, report = build_buffer(G, D, data.x_train, data.y_train, o, seed)
             report.update(privacy_report(G, x, data.x_train, data.x_test, data.y_train, seed))
+        node.report("")
         self.G = G.cpu()
         self.own_samples = (x, y)  # what our buffer regenerates to, on any receiver
         self.own_buffer = buffer_payload(o["share"], self.G, z, y, x, node.name)
@@ -126,7 +128,8 @@ class FedERPolicy(Policy):
                 return G.to(node.device).eval(), D.to(node.device), {**saved["metrics"], "gan_cached": 1.0}
         gan = train_gan(G, D, data.x_train, data.y_train, epochs=o["gan_epochs"], batch_size=o["gan_batch"],
                         lr=o["gan_lr"], seed=seed, device=node.device, dp=o["gan_dp"],
-                        class_weight=o["gan_class_weight"])
+                        class_weight=o["gan_class_weight"],
+                        on_epoch=lambda e, n: node.report(f"GAN pre-training: epoch {e + 1}/{n}"))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{node.name}.tmp")

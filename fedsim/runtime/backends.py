@@ -43,6 +43,41 @@ class LocalBackend:
             h.close()
 
 
+_shipped_modules: list | None = None  # the py_modules this process started its Ray session with
+
+
+def init_ray(cfg: dict) -> bool:
+    """Start (or join `runtime.address`) Ray unless this process already has it, shipping the config's
+    plugin code as py_modules; True if started here. The driver calls it before the backend (to show
+    the start-up) and a sweep once for all its runs."""
+    global _shipped_modules
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    if ray.is_initialized():
+        return False
+    rt = cfg["runtime"]
+    modules = ship_paths(cfg)
+    kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if modules:
+        kwargs["runtime_env"] = {"py_modules": modules}
+    if rt["address"]:
+        ray.init(address=rt["address"], **kwargs)
+    else:
+        # address="local": a private instance, never somebody else's `ray start` cluster on this host
+        ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=rt["object_store_mb"] * 2**20, **kwargs)
+    _shipped_modules = modules
+    return True
+
+
+def shutdown_ray() -> None:
+    global _shipped_modules
+    import ray
+
+    _shipped_modules = None
+    ray.shutdown()
+
+
 class RayBackend:
     """N logical nodes on K Ray worker actors, each with its own gRPC server."""
 
@@ -55,22 +90,12 @@ class RayBackend:
         if rt["transport"] == "inproc" and rt["workers"] not in ("auto", 1):
             raise ConfigError("runtime.workers", rt["workers"], "1 or auto when runtime.transport is inproc",
                               "in-process delivery cannot reach nodes in other worker processes; use grpc")
-        self.started_ray = False
         # The user's plugin code travels with the job (Ray py_modules), to any machine of the cluster;
         # Ray takes local folders/files only at ray.init. A Ray the caller started already must see
         # the code itself: on one machine the workers import it from the config's plugin folders.
+        self.started_ray = init_ray(cfg)
         modules = ship_paths(cfg)
-        shipped = bool(modules) and not ray.is_initialized()
-        if not ray.is_initialized():
-            kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-            if modules:
-                kwargs["runtime_env"] = {"py_modules": modules}
-            if rt["address"]:
-                ray.init(address=rt["address"], **kwargs)
-            else:
-                # address="local": a private instance, never somebody else's `ray start` cluster on this host
-                ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=rt["object_store_mb"] * 2**20, **kwargs)
-            self.started_ray = True
+        shipped = bool(modules) and _shipped_modules == modules
         cpus, gpus = rt["cpus_per_worker"], rt["gpus_per_worker"]
         k = rt["workers"]
         if rt["transport"] == "inproc":
@@ -103,7 +128,7 @@ class RayBackend:
         for h in self.hosts:
             ray.kill(h)
         if self.started_ray:
-            ray.shutdown()
+            shutdown_ray()
 
 
 def make_backend(cfg: dict, names: list[str], run_id: str):

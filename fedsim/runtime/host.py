@@ -74,7 +74,8 @@ class WorkerHost:
             return [(r, node.name, k, v) for k, v in metrics.items()]
 
         rows = [row for part in self._each(one) for row in part]
-        return {"metrics": rows, "ledger": self.drain()}
+        ledger = self.drain()
+        return {"metrics": rows, "ledger": ledger, "clock": {n: node.clock.take() for n, node in self.nodes.items()}}
 
     def drain(self) -> list:
         """Ledger rows recorded since the last call, after in-flight replies have been recorded."""
@@ -124,10 +125,18 @@ class WorkerHost:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def data_summary(self) -> dict[str, dict]:
-        return {name: {"train": n.data.n_train, "test": n.data.n_test, "classes": n.data.num_classes}
+        return {name: {"train": n.data.n_train, "test": n.data.n_test, "classes": n.data.num_classes,
+                       "train_labels": torch.bincount(n.data.y_train, minlength=n.data.num_classes).tolist(),
+                       "test_labels": torch.bincount(n.data.y_test, minlength=n.data.num_classes).tolist()}
                 for name, n in self.nodes.items()}
 
+    def progress(self) -> dict[str, str]:
+        """What each node is busy with before round 0 (e.g. GAN pre-training epochs); polled by the driver."""
+        return {name: n.status for name, n in self.nodes.items() if n.status}
+
     def close(self) -> None:
+        for node in self.nodes.values():  # a node of an interrupted round may be waiting in recv
+            node.abort()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
 
