@@ -1,0 +1,1 @@
+"""Sweeps: every combination of a grid of settings × seeds as ordinary runs in one folder with an index."""
