@@ -165,3 +165,20 @@ def test_compare_on_folders_that_are_not_runs(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "empty")]) == 2
     assert "is not a run folder" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "x.txt")]) == 2
+
+
+@pytest.mark.slow
+def test_sweep_runs_in_parallel_on_ray_when_the_cluster_fits(ray_session, tmp_path, capsys):
+    """2 CPUs in the test cluster, 1 worker of 1 CPU per run: both seeds run at once, same numbers as local."""
+    cfg = tiny_config(tmp_path)
+    out = tmp_path / "sw"
+    assert main(["sweep", str(cfg), "--seeds", "0", "1", "--set", "runtime.kind=ray", "--set", "runtime.workers=1",
+                 "--out", str(out), "-q"]) == 0
+    assert "running 2 runs at a time on the Ray cluster" in capsys.readouterr().out
+    runs = _index(out)["runs"]
+    assert [r["status"] for r in runs] == ["completed", "completed"]
+    for r in runs:
+        local = main(["run", str(cfg), "--runtime", "local", "--set", f"seed={r['seed']}", "--out", str(tmp_path / "l"), "-q"])
+        assert local == 0
+        local_dir = capsys.readouterr().out.strip().splitlines()[-1]
+        assert (out / r["dir"] / "metrics.csv").read_text() == (tmp_path / local_dir / "metrics.csv").read_text()
