@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fedsim.sweep.commands import add_commands as add_sweep_commands
     add_sweep_commands(sub)   # fedsim sweep
     add_report_commands(sub)  # fedsim report, fedsim compare
+    from fedsim.reproduce.commands import add_commands as add_reproduce_commands
+    add_reproduce_commands(sub)  # fedsim reproduce
+
     from fedsim.deploy.commands import add_commands
     add_commands(sub)  # fedsim node, fedsim deploy certs|compose|health
     from fedsim.catalog import add_command

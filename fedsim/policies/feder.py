@@ -27,10 +27,11 @@ import torch
 
 from fedsim.errors import ConfigError
 from fedsim.models.gan import build_gan, train_gan
+from fedsim.payload import Kind, Payload
 from fedsim.policies.base import Policy
-from fedsim.policies.travel import pack, unpack
 from fedsim.policies.feder_buffer import (PRIVACY_MODES, ReplaySampler, buffer_from_payload, buffer_payload,
-                                          build_buffer, draw_ring, privacy_report)
+                                          build_buffer, class_quota, draw_ring, privacy_report)
+from fedsim.policies.travel import pack, unpack
 
 log = logging.getLogger("fedsim.feder")
 GAN_ARCH = 2  # bump when the GAN's layers or training change, so gan_cache never serves a stale GAN
@@ -57,6 +58,7 @@ class FedERPolicy(Policy):
         "gan_class_weight": 1.0,    # AC-GAN auxiliary class loss (0 = projection conditioning only)
         "gan_dp": None,             # null or {epsilon, delta, max_grad_norm}: Opacus DP-SGD for the discriminator
         "gan_cache": None,          # null or a folder: reuse a node's trained GAN across runs (same data, seed, options)
+        "buffer": "gan",            # gan: synthetic samples | real: real samples of the holder (an upper-bound ablation)
         "optimizer_travels": False,  # false: a fresh optimizer for an adopted classifier (the authors'); true: its state travels
     }
 
@@ -64,6 +66,7 @@ class FedERPolicy(Policy):
         super().__init__(options)
         o = self.opts
         _choice("share", o["share"], ("generator", "samples"))
+        _choice("buffer", o["buffer"], ("gan", "real"))
         _choice("replay_from", o["replay_from"], ("sender", "all"))
         _choice("privacy", o["privacy"], PRIVACY_MODES)
         for key, low in (("buffer_size", 1), ("k", 1), ("walk_steps", 1), ("walk_iters", 0), ("gan_epochs", 1),
@@ -96,6 +99,14 @@ class FedERPolicy(Policy):
     def setup(self, node):
         o, data = self.opts, node.data
         seed = int(node.rng.integers(2**31))
+        self.replay: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # buffers to replay, by owner
+        self.replay_gen = torch.Generator().manual_seed(seed + 1)
+        if o["buffer"] == "real":  # the ablation: what a perfect generator could give, at no privacy at all
+            x, y = real_buffer(data.x_train, data.y_train, o["buffer_size"], seed)
+            self.own_samples = (x, y)
+            self.own_buffer = Payload(Kind.SAMPLES, {"x": x, "y": y}, {"owner": node.name, "count": str(len(y))})
+            self.setup_metrics = {"buffer_size": float(len(y)), "buffer_real": 1.0}
+            return
         t0 = time.perf_counter()
         with node.compute:
             # 1. the node's own conditional GAN, trained on its own patients only
@@ -110,8 +121,6 @@ class FedERPolicy(Policy):
         self.own_buffer = buffer_payload(o["share"], self.G, z, y, x, node.name)
         self.setup_metrics = {**gan, **report}  # deterministic figures only: wall time goes to the log
         log.info("%s: GAN and buffer ready in %.1f s", node.name, time.perf_counter() - t0)
-        self.replay: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # buffers to replay, by owner
-        self.replay_gen = torch.Generator().manual_seed(seed + 1)
 
     def _local_gan(self, node, seed):
         o, data = self.opts, node.data
@@ -170,6 +179,20 @@ class FedERPolicy(Policy):
         x = torch.cat([v[0] for v in self.replay.values()])
         y = torch.cat([v[1] for v in self.replay.values()])
         return ReplaySampler(x, y, self.opts["replay_ratio"], self.replay_gen)
+
+
+def real_buffer(x: torch.Tensor, y: torch.Tensor, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`size` of the node's real training samples, balanced over its classes as a GAN buffer is
+    (without replacement while a class has enough, then with)."""
+    gen = torch.Generator().manual_seed(seed)
+    idx = []
+    for c, n in class_quota(y, size).items():
+        pool = torch.nonzero(y == c).flatten()
+        order = pool[torch.randperm(len(pool), generator=gen)]
+        extra = pool[torch.randint(len(pool), (max(0, n - len(pool)),), generator=gen)]
+        idx.append(torch.cat([order[:n], extra]))
+    idx = torch.cat(idx)
+    return x[idx].contiguous(), y[idx].clone()
 
 
 def _choice(key, value, allowed):
