@@ -66,6 +66,18 @@ def greater(text: str, a: list[float], b: list[float], digits: int = 3) -> Claim
                               f"higher on {wins}/{len(pairs)} seeds")
 
 
+def at_least(text: str, a: list[float], b: list[float], digits: int = 3) -> Claim:
+    """a ≥ b: mean at least as high and a ≥ b on at least half of the seeds (paired by seed)."""
+    pairs = [(x, y) for x, y in zip(a, b) if not (math.isnan(x) or math.isnan(y))]
+    if not pairs:
+        return Claim(text, None, "no paired runs")
+    wins = sum(x >= y for x, y in pairs)
+    ma, mb = mean_std([x for x, _ in pairs])[0], mean_std([y for _, y in pairs])[0]
+    return Claim(text, ma >= mb and wins >= len(pairs) / 2,
+                 f"{ma:.{digits}f} vs {mb:.{digits}f}; difference {fmt([x - y for x, y in pairs], digits, seeds=False)}; "
+                 f"at least as high on {wins}/{len(pairs)} seeds")
+
+
 def within(text: str, a: list[float], b: list[float], tolerance: float, digits: int = 3) -> Claim:
     """a within `tolerance` below b or above it (|mean a − mean b| <= tolerance, or a above b)."""
     ma, mb = mean_std(a)[0], mean_std(b)[0]
