@@ -35,17 +35,21 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: Sequence[int] = 
 mlp.options = {"hidden": Option.int_list((128,), "hidden layer widths ([] = logistic regression)")}  # type: ignore[attr-defined]
 
 
-def cnn(input_shape: tuple[int, ...], num_classes: int, channels: Sequence[int] = (16, 32)) -> nn.Module:
-    """Small CNN: conv + max-pool + ReLU blocks, then a linear classifier."""
+def cnn(input_shape: tuple[int, ...], num_classes: int, channels: Sequence[int] = (16, 32),
+        norm: str = "none") -> nn.Module:
+    """Small CNN: conv (+ norm) + max-pool + ReLU blocks, then a linear classifier."""
     c, h, w = _image_shape("cnn", input_shape)
     if min(h, w) < 2 ** len(channels):
         raise ConfigError("model.channels", list(channels), f"at most {min(h, w).bit_length() - 1} layers",
                           f"each layer halves the {h}x{w} image")
-    return SmallCNN(input_shape, num_classes, channels=tuple(channels))
+    return SmallCNN(input_shape, num_classes, channels=tuple(channels), norm=norm)
 
 
-cnn.options = {"channels": Option.int_list((16, 32), "channels per conv layer (each halves the image)",  # type: ignore[attr-defined]
-                                           allow_empty=False)}
+cnn.options = {  # type: ignore[attr-defined]
+    "channels": Option.int_list((16, 32), "channels per conv layer (each halves the image)", allow_empty=False),
+    "norm": Option.choice("none", ("none", "batch", "group"), "a normalisation layer after each conv "
+                          "(batch: what FedBN keeps local; group works under differential privacy)"),
+}
 
 
 def resnet18(input_shape: tuple[int, ...], num_classes: int, norm: str = "batch", width: float = 1.0,
