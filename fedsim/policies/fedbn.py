@@ -13,9 +13,8 @@ import logging
 
 from torch import nn
 
-from fedsim.payload import Kind, Payload
-from fedsim.policies.averaging import weighted_average
-from fedsim.policies.hub import HubPolicy
+from fedsim.payload import Kind
+from fedsim.policies.hub import HubPolicy, average_through_hub
 
 log = logging.getLogger("fedsim.fedbn")
 NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
@@ -40,27 +39,13 @@ class FedBNPolicy(HubPolicy):
         if not self.local:
             log.warning("%s: fedbn on a model without normalisation layers is FedAvg", node.name)
 
-    def shared(self, node, **meta) -> Payload:
-        state = {k: v for k, v in node.model.state_dict().items() if k not in self.local}
-        return Payload(Kind.MODEL, state, {k: str(v) for k, v in meta.items()})
-
-    def adopt(self, node, tensors) -> None:
-        merged = dict(node.model.state_dict())
-        merged.update({k: v for k, v in tensors.items() if k not in self.local})
-        node.load_model(merged)
-
     def run_round(self, node, r):
         loss = node.train()
-        if node.name != self.hub:
-            node.send(self.hub, self.shared(node, samples=node.data.n_train), "update")
-            got = node.recv("global", expect=[self.hub])
-            if got.messages:
-                self.adopt(node, got.messages[0].payload.tensors)
-            return {"train_loss": loss}
-        got = node.recv("update", expect=list(node.neighbors))
-        states = [self.shared(node).tensors] + [m.payload.tensors for m in got]
-        weights = [node.data.n_train] + [float(m.payload.meta["samples"]) for m in got]
-        avg = weighted_average(states, weights)
-        self.adopt(node, avg)
-        node.broadcast(Payload(Kind.MODEL, avg), "global")
-        return {"train_loss": loss, "peers_heard": float(len(got))}
+        shared = {k: v.detach() for k, v in node.model.state_dict().items() if k not in self.local}
+        average, heard = average_through_hub(node, self.hub, shared, node.data.n_train, kind=Kind.MODEL,
+                                             up="update", down="global")
+        if average is not None:  # the average goes under this node's own normalisation layers
+            merged = dict(node.model.state_dict())
+            merged.update(average)
+            node.load_model(merged)
+        return {"train_loss": loss} if node.name != self.hub else {"train_loss": loss, "peers_heard": float(heard)}
