@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.fedsim-installed
 
-.PHONY: run test typecheck install bench clean protos
+.PHONY: run test install bench clean protos
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,13 +25,6 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
-
-# mypy over the public surface (what plugins and notebooks import); CI runs it after the tests
-PUBLIC = fedsim/__init__.py fedsim/api.py fedsim/run_result.py fedsim/options.py fedsim/registry.py \
-         fedsim/policies/base.py fedsim/node.py fedsim/payload.py fedsim/data/node_data.py fedsim/data/plugin.py \
-         fedsim/errors.py fedsim/wire/transport.py
-typecheck: $(STAMP)
-	$(BIN)/python -m mypy --follow-imports=silent --ignore-missing-imports $(PUBLIC)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/transport.py

@@ -8,7 +8,9 @@ Prints seconds per round (median of the steady rounds) for:
   plain-tensor   one process, torch's default threads, batches sliced from in-memory tensors
   plain-loader   the same with torch.utils.data.DataLoader (the usual way to write it)
   fedsim         `fedsim run` machinery: Ray worker actors, real gRPC, ledger on
-and the ratio fedsim / plain.  Usage:  python benchmarks/overhead.py [--nodes 8 32] [--rounds 6]
+and the ratio fedsim / plain, with fedsim's start-up (command to round 1 is in summary.json
+`startup_s`) and the peak PSS of its whole process tree (driver, Ray's processes, workers; sampled
+every 0.5 s while it runs).  Usage:  python benchmarks/overhead.py [--nodes 8 32] [--rounds 6]
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import tempfile
 import time
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -31,6 +34,7 @@ from fedsim.models import build_model  # noqa: E402
 from fedsim.policies.averaging import weighted_average  # noqa: E402
 from fedsim.runtime.driver import run_experiment  # noqa: E402
 from fedsim.topology import load_topology, metropolis_hastings_weights  # noqa: E402
+from proctree import Peak  # noqa: E402
 
 
 def workload(n: int, rounds: int, out: str) -> dict:
@@ -90,17 +94,19 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=6)
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, default torch threads {torch.get_num_threads()}")
+    print(f"load {open('/proc/loadavg').read().split()[:3]}")
     print(f"{'nodes':>5} {'plain-tensor s':>15} {'plain-loader s':>15} {'fedsim s':>10} "
-          f"{'fedsim/tensor':>14} {'fedsim/loader':>14} {'setup s':>8}")
+          f"{'fedsim/tensor':>14} {'fedsim/loader':>14} {'setup s':>8} {'peak PSS MB':>12} {'procs':>5}")
     with tempfile.TemporaryDirectory() as out:
         for n in args.nodes:
             cfg = load_config(data=workload(n, args.rounds, out))
-            res = run_experiment(cfg, progress=False)
+            with Peak() as peak:
+                res = run_experiment(cfg, progress=False)
             fed = steady(res.summary["round_s"])
             tensor = steady(plain_loop(cfg, loader=False))
             dl = steady(plain_loop(cfg, loader=True))
             print(f"{n:>5} {tensor:>15.3f} {dl:>15.3f} {fed:>10.3f} {fed / tensor:>14.2f} {fed / dl:>14.2f} "
-                  f"{res.summary['setup_s']:>8.1f}", flush=True)
+                  f"{res.summary['setup_s']:>8.1f} {peak.max['pss_mb']:>12.0f} {peak.max['processes']:>5}", flush=True)
     return 0
 
 

@@ -16,7 +16,6 @@ import torch
 
 from fedsim import training
 from fedsim.data.node_data import NodeData
-from fedsim.errors import ConfigError, FedsimError
 from fedsim.models import build_model, check_output
 from fedsim.node import Node
 from fedsim.policies import make_policy, policy_class
@@ -37,7 +36,9 @@ def node_seed(cfg: dict, index: int) -> int:
 
 def seeded_model(cfg: dict, data: NodeData, seed: int) -> torch.nn.Module:
     with _INIT_LOCK:
-        torch.manual_seed(seed)
+        # Models are built on the CPU, so the CPU generator is the one to seed: torch.manual_seed
+        # would also queue a CUDA seeding call (and a stack trace) on every CPU-only worker.
+        torch.default_generator.manual_seed(seed)
         return build_model(cfg["model"], data.input_shape, data.num_classes)
 
 
@@ -46,13 +47,7 @@ def preflight(cfg: dict, graph: nx.Graph, sample: NodeData) -> None:
     model (builds, gives num_classes logits for this data), optimizer and loss."""
     activate(cfg)
     cls = policy_class(cfg["policy"]["name"])
-    try:
-        policy = cls(cfg["policy"])  # option validation (and a user policy's own __init__ checks)
-    except FedsimError:
-        raise
-    except Exception as exc:  # a user policy's constructor: its own words, one line
-        raise ConfigError("policy.name", cfg["policy"]["name"], "a policy constructed as Class(options)",
-                          f"its __init__ raised {type(exc).__name__}: {exc}") from None
+    policy = cls(cfg["policy"])  # option validation (and a user policy's own __init__ checks)
     if cfg["privacy"]["dp"] is not None:
         from fedsim.privacy.dp import check_policy
         check_policy(policy)
@@ -98,9 +93,7 @@ def run_step(node: Node, r: int, *, evaluate: bool, stream: Any = None) -> dict[
     node.drop_stale(r - 1)
     if stream is not None:  # continual learning: this round's task data, before the policy runs
         stream.switch(node, r)
-    node.clock.start_round()
     metrics = dict(node.policy.run_round(node, r) or {})
-    node.clock.close_main()  # what follows is the simulator's evaluation, not part of the simulated round
     if evaluate:
         metrics.update(node.policy.evaluate(node, r))
         if stream is not None:

@@ -25,10 +25,8 @@ examples:
   fedsim run examples/quickstart.yaml --set topology=full8 --set policy.name=fedavg
 
 outputs (in output.dir/NAME/STAMP/): config.yaml (resolved), topology.graphml,
-metrics.csv (round,node,metric,value), timing.csv (compute_s and simulated sim_round_s per node),
-comm.csv (one row per message sent), comm_received.csv (the receivers' view), labels.csv,
-models/NODE.pt (final state_dicts; output.save_models: false to skip), summary.json.
-then: fedsim report RUN_DIR (plots, report.html); fedsim sweep / fedsim compare for many runs.
+metrics.csv (round,node,metric,value), comm.csv (one row per message sent),
+comm_received.csv (the receivers' view), summary.json.
 runtimes: ray (default), local.
 policies: (`fedsim options policy NAME` lists their options)
 """
@@ -44,9 +42,6 @@ def _cmd_run(args) -> int:
     if args.out:
         overrides.append(f"output.dir={args.out}")
     cfg = load_config(args.config, overrides)
-    if cfg.get("_sweep"):
-        print(f"note: {args.config} has a sweep: section; `fedsim run` runs the base experiment once "
-              f"(`fedsim sweep {args.config}` runs the grid)", file=sys.stderr)
     result = run_experiment(cfg, progress=False if args.quiet else None)
     if args.quiet:
         print(result.run_dir)
@@ -64,6 +59,19 @@ def _cmd_topology_show(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from fedsim.report.nodes import format_deployment, is_node_run, merge_nodes
+    from fedsim.report.summary import format_report
+
+    run_dir = Path(args.run_dir)
+    if is_node_run(run_dir):  # folders of deployed nodes: merge them into one run view first
+        summary = merge_nodes(run_dir)
+        print(format_report(run_dir) + format_deployment(summary))
+        return 0
+    print(format_report(run_dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fedsim", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,8 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a simulated federation from an experiment YAML",
                          description="Run a simulated federation: Ray worker actors (or threads with "
                                      "--runtime local) host the nodes, which talk over real gRPC.",
-                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _list_policies_in_help(run)
+                         epilog=RUN_EPILOG + _policy_lines(), formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("config", help="experiment YAML (see examples/)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config value, e.g. --set rounds=5 --set train.lr=0.05 (repeatable)")
@@ -92,30 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--png", help="where to write the drawing (default: NAME.png in the current directory)")
     show.set_defaults(func=_cmd_topology_show)
 
-    from fedsim.report.commands import add_commands as add_report_commands
-    from fedsim.sweep.commands import add_commands as add_sweep_commands
-    add_sweep_commands(sub)   # fedsim sweep
-    add_report_commands(sub)  # fedsim report, fedsim compare
-    from fedsim.reproduce.commands import add_commands as add_reproduce_commands
-    add_reproduce_commands(sub)  # fedsim reproduce
+    rep = sub.add_parser("report", help="summarise a run directory (accuracy, bytes per kind and link)",
+                         description="RUN_DIR: a `fedsim run` directory, or a folder holding the per-node folders "
+                                     "of a deployment (`fedsim node` outputs), which are merged into one run view "
+                                     "(metrics.csv, comm.csv, comm_received.csv, summary.json written there).")
+    rep.add_argument("run_dir")
+    rep.set_defaults(func=_cmd_report)
 
     from fedsim.deploy.commands import add_commands
     add_commands(sub)  # fedsim node, fedsim deploy certs|compose|health
     from fedsim.catalog import add_command
     add_command(sub)   # fedsim options
     return p
-
-
-def _list_policies_in_help(parser: argparse.ArgumentParser) -> None:
-    """`run --help` ends with the registered policies, looked up only when help is shown: the registry
-    imports torch, which `fedsim report` / `compare` must not (they start in well under a second)."""
-    plain = parser.format_help
-
-    def format_help() -> str:
-        parser.epilog = RUN_EPILOG + _policy_lines()
-        return plain()
-
-    parser.format_help = format_help
 
 
 def _policy_lines() -> str:

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
         "loss": "cross_entropy",       # cross_entropy | 'package.module:attr'
         "loss_options": {},
         "same_init": True,
+        "shuffle": True,               # false: batches in data order (to replay another framework's run exactly)
     },
     "policy": {"name": "gossip"},
     "privacy": {"dp": None},
@@ -49,15 +50,18 @@ DEFAULTS: dict[str, Any] = {
         "cpus_per_worker": 1,
         "gpus_per_worker": 0.0,
         "address": None,
-        "transport": "grpc",
+        "transport": "grpc",           # grpc: sockets for every message; inproc: in-process within a worker, gRPC between workers
+        "scheduler": "auto",           # threads (one per node) | tasks (a waiting node holds no thread) | auto
         "host": "127.0.0.1",
         "recv_timeout_s": 120.0,
         "send_timeout_s": 60.0,
         "max_message_mb": 2048,
         "object_store_mb": 256,
     },
-    "eval": {"every": 1, "federation_every": 1},
-    "output": {"dir": "runs", "progress": True, "stamp": None, "save_models": True, "trackers": []},
+    # federation_every: every model on every test set each N rounds and in the last round (0 = never);
+    # federation_sample: score each model on this many test sets (seeded sample) instead of all
+    "eval": {"every": 1, "federation_every": 1, "federation_sample": None},
+    "output": {"dir": "runs", "progress": True, "stamp": None, "save_models": True},
     # user code: extra folders to import 'package.module:attr' components from (besides the
     # config file's folder and the current directory); shipped to every worker
     "plugins": {"paths": []},
@@ -68,6 +72,7 @@ DP_DEFAULTS = {"epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0, "auto_fix": 
 CHOICES = {
     "runtime.kind": ("ray", "local"),
     "runtime.transport": ("grpc", "inproc"),
+    "runtime.scheduler": ("auto", "threads", "tasks"),
 }
 # mappings whose keys belong to the component they configure (checked when it is built)
 FREE_MAPPINGS = {"train.optimizer_options", "train.loss_options"}
@@ -105,14 +110,12 @@ def read_yaml_mapping(path: str | os.PathLike, key: str, what: str) -> dict:
 def validate(raw: dict) -> dict:
     cfg = copy.deepcopy(DEFAULTS)
     base_dir = raw.pop("_base_dir", None) if isinstance(raw, dict) else None
-    sweep = raw.pop("sweep", None) if isinstance(raw, dict) else None  # read by `fedsim sweep` (fedsim/sweep/)
     _check_keys(raw, DEFAULTS, "")
     cfg = _merge(cfg, raw)
     if base_dir is None and isinstance(cfg["base_dir"], str):
         base_dir = str(Path(cfg["base_dir"]).resolve())
     cfg["_base_dir"] = base_dir or os.getcwd()
     cfg["_cwd"] = raw.get("_cwd") or os.getcwd()  # where fedsim started: user modules import from here too
-    cfg["_sweep"] = sweep
 
     _int(cfg, "seed", minimum=0)
     _int(cfg, "rounds", minimum=1)
@@ -134,6 +137,7 @@ def validate(raw: dict) -> dict:
     _float(cfg, "train.momentum", minimum=0.0)
     _float(cfg, "train.weight_decay", minimum=0.0)
     _bool(cfg, "train.same_init")
+    _bool(cfg, "train.shuffle")
     from fedsim.registry import check_name  # user code is imported later, when nodes are built
     check_name("optimizers", cfg["train"]["optimizer"])
     check_name("losses", cfg["train"]["loss"])
@@ -160,6 +164,7 @@ def validate(raw: dict) -> dict:
     rt = cfg["runtime"]
     _choice(cfg, "runtime.kind")
     _choice(cfg, "runtime.transport")
+    _choice(cfg, "runtime.scheduler")
     if rt["workers"] != "auto":
         _int(cfg, "runtime.workers", minimum=1)
     _float(cfg, "runtime.cpus_per_worker", minimum=0.0, strict=True)
@@ -173,6 +178,8 @@ def validate(raw: dict) -> dict:
 
     _int(cfg, "eval.every", minimum=0)
     _int(cfg, "eval.federation_every", minimum=0)
+    if cfg["eval"]["federation_sample"] is not None:
+        _int(cfg, "eval.federation_sample", minimum=1)
     _bool(cfg, "output.progress")
     _bool(cfg, "output.save_models")
     paths = cfg["plugins"]["paths"]
@@ -183,21 +190,7 @@ def validate(raw: dict) -> dict:
     cfg["plugins"]["paths"] = [str((Path(cfg["_base_dir"]) / Path(p).expanduser()).resolve()) for p in paths]
     if cfg["base_dir"] is not None and not isinstance(cfg["base_dir"], str):
         raise ConfigError("base_dir", cfg["base_dir"], "null or a folder path")
-    from fedsim.runtime.trackers import normalize
-    normalize(cfg["output"]["trackers"])
     return cfg
-
-
-def flatten(cfg: dict, prefix: str = "") -> dict[str, Any]:
-    """Dotted keys of a nested config: {"train": {"lr": 0.1}} -> {"train.lr": 0.1} (empty mappings kept)."""
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def dump_config(cfg: dict) -> str:

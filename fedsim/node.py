@@ -13,18 +13,17 @@ import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import networkx as nx
 import numpy as np
 import torch
 import torch.nn as nn
 
-from fedsim import training
+from fedsim import tasks, training
 from fedsim.data.node_data import NodeData
 from fedsim.errors import WireError
 from fedsim.payload import Kind, Payload
-from fedsim.simclock import NodeClock
 from fedsim.topology import link_params
 from fedsim.wire.codec import Message, encode, wire_bytes
 from fedsim.wire.ledger import Ledger, LedgerRow, link_time
@@ -67,36 +66,48 @@ class Node:
         self.total_rounds = self.config.get("rounds", 0)
         self.graph = graph
         self.device = torch.device(device)
-        self.model = model.to(self.device)
-        if data.x_train.dim() == 4 and self.device.type == "cpu":
+        if any(p.device != self.device for p in itertools.chain(model.parameters(), model.buffers())):
+            model = model.to(self.device)
+        self.model = model
+        if data.x_train.dim() == 4 and self.device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
             # oneDNN convolutions are about 1.5x faster in NHWC on CPU; same math, other memory order
-            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.model = self.model.to(memory_format=torch.channels_last)
             data = dataclasses.replace(data, x_train=data.x_train.contiguous(memory_format=torch.channels_last),
                                        x_test=data.x_test.contiguous(memory_format=torch.channels_last))
         self.data = data
         self.train_cfg = train_cfg
-        self.optimizer = training.make_optimizer(self.model, train_cfg)
+        self._optimizer: torch.optim.Optimizer | None = None  # built on first use (see `optimizer`)
         self.loss_fn = training.make_loss(train_cfg)
         self.generator = torch.Generator().manual_seed(seed)  # batch order: independent of other threads
         self.rng = np.random.default_rng(seed)                # policy-level choices on this node
         self.transport, self.directory, self.ledger, self.run_id = transport, directory, ledger, run_id
         self.recv_timeout, self.send_timeout = recv_timeout, send_timeout
-        self.clock = NodeClock()  # what it computed, sent and waited for: the simulated wall-clock replays it
-        self.compute = TimedSlot(compute_lock or nullcontext(), self.clock)
+        self.compute = compute_lock or nullcontext()
         self.relay = relay
-        self.policy: Any = None  # the node's fedsim.Policy, set by build_node; `serve` requests go to it
-        self.status = ""         # what it is busy with outside rounds, see report()
+        self.policy = None  # set by the runtime; `serve` requests are dispatched to it
         self.dp = None      # fedsim.privacy.dp.DPTrainer when privacy.dp is on
         self.round = 0
         self.missing_log: list[tuple[int, str, str]] = []  # (round, tag, peer) that never arrived
         self._neighbors = sorted(graph.neighbors(name))
         self._neighbor_set = set(self._neighbors)
         self._inbox: dict[tuple[str, int], dict[str, Message]] = {}
-        self._cv = threading.Condition()
-        self._aborted = False  # the run is over (interrupted or failed): recv stops waiting
+        self._cv = tasks.Condition()  # a wait parks the node's task when it runs as one (fedsim/tasks.py)
+        self.scheduler: tasks.Scheduler | None = None  # task mode: requests are served as tasks too
         self._seq = itertools.count()
         self._serving: list[threading.Thread] = []  # replies in flight; joined before the ledger is read
         transport.register(name, self._on_message)
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer of `model`, made when first used: a node that never trains (or whose policy
+        replaces it, e.g. with a prompt learner's) never pays for one."""
+        if self._optimizer is None:
+            self._optimizer = training.make_optimizer(self.model, self.train_cfg)
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value: torch.optim.Optimizer) -> None:
+        self._optimizer = value
 
     # ------------------------------------------------------------------ topology
     @property
@@ -125,7 +136,6 @@ class Node:
         t0 = time.perf_counter()
         self.transport.send(self.directory[dst], frames, timeout=self.send_timeout)
         wall = time.perf_counter() - t0
-        self.clock.sent(mid)
         self._record("sent", rnd, tag, payload.kind, self.name, dst, payload.nbytes, wire_bytes(frames),
                      len(frames), wall, mid)
 
@@ -151,14 +161,13 @@ class Node:
                 if all(src in box or src in excused for src in expect):
                     break
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._aborted:
+                if remaining <= 0:
                     break
                 self._cv.wait(remaining)
             box = self._inbox.get(key, {})
             got = [box.pop(src) for src in expect if src in box]
             if not box:
                 self._inbox.pop(key, None)
-        self.clock.received([m.message_id for m in got])
         missing = [src for src in expect if src not in {m.src for m in got}]
         for src in missing:
             self.missing_log.append((rnd, tag, src))
@@ -169,13 +178,6 @@ class Node:
     def missing_peers(self, round: int) -> set[str]:
         """Peers this node expected in `round` and went without."""
         return {peer for (r, _, peer) in self.missing_log if r == round}
-
-    def abort(self) -> None:
-        """End every wait in `recv` now: the run is being torn down (Ctrl-C, a failed node), and a
-        thread waiting out its timeout for a peer that will never send would hold up the exit."""
-        with self._cv:
-            self._aborted = True
-            self._cv.notify_all()
 
     def excused(self, round: int) -> set[str]:
         """Peers known not to deliver in `round` (e.g. a deployed peer that announced it is leaving):
@@ -217,10 +219,9 @@ class Node:
         self._record("recv", msg.round, msg.tag, msg.kind, msg.src, msg.dst, msg.payload_bytes, msg.wire_bytes,
                      msg.frames, 0.0, msg.message_id)
         if msg.tag.startswith(REQUEST_PREFIX):
-            worker = threading.Thread(target=self._serve, args=(msg,), name=f"serve-{self.name}", daemon=True)
             with self._cv:
+                worker = tasks.start(self._serve, msg, scheduler=self.scheduler, name=f"serve-{self.name}")
                 self._serving = [t for t in self._serving if t.is_alive()] + [worker]
-            worker.start()
             return
         self._deliver(msg)
 
@@ -235,31 +236,22 @@ class Node:
 
     def _serve(self, msg: Message) -> None:
         tag = msg.tag[len(REQUEST_PREFIX):]
-        with self.clock.serving(msg.message_id):
-            try:
-                reply = self.policy.serve(self, tag, msg.payload)
-            except Exception as exc:  # the requester must hear about it instead of timing out
-                log.exception("%s: serving %r for %s failed", self.name, tag, msg.src)
-                reply = Payload(Kind.CONTROL, {}, {"error": f"{type(exc).__name__}: {exc}"})
-            try:
-                self.send(msg.src, reply, REPLY_PREFIX + tag, round=msg.round)
-            except WireError:
-                log.exception("%s: could not return %r reply to %s", self.name, tag, msg.src)
+        try:
+            reply = self.policy.serve(self, tag, msg.payload)
+        except Exception as exc:  # the requester must hear about it instead of timing out
+            log.exception("%s: serving %r for %s failed", self.name, tag, msg.src)
+            reply = Payload(Kind.CONTROL, {}, {"error": f"{type(exc).__name__}: {exc}"})
+        try:
+            self.send(msg.src, reply, REPLY_PREFIX + tag, round=msg.round)
+        except WireError:
+            log.exception("%s: could not return %r reply to %s", self.name, tag, msg.src)
 
     def _record(self, side, rnd, tag, kind, src, dst, payload_bytes, wbytes, frames, wall, mid) -> None:
-        if self.graph.has_edge(src, dst):
-            lat, bw = link_params(self.graph, src, dst)
-            link_s = link_time(lat, bw, wbytes)
-        else:  # a relayed message: no direct link to charge
-            link_s = float("nan")
+        lat, bw = link_params(self.graph, src, dst) if self.graph.has_edge(src, dst) else (None, None)
+        link_s = link_time(lat, bw, wbytes) if lat is not None else float("nan")
         self.ledger.record(LedgerRow(side=side, round=rnd, tag=tag, kind=Kind(kind).name, src=src, dst=dst,
                                      payload_bytes=payload_bytes, wire_bytes=wbytes, frames=frames,
                                      wall_s=wall, link_s=link_s, message_id=mid))
-
-    def report(self, text: str) -> None:
-        """Say what the node is busy with before round 0 (e.g. "GAN pre-training: epoch 40/120"); the live
-        progress shows it. An empty text clears it."""
-        self.status = text
 
     # ------------------------------------------------------------------ local computation
     def train(self, *, epochs: int | None = None, model: nn.Module | None = None,
@@ -284,7 +276,8 @@ class Node:
                 return self.dp.train(model, optimizer, x, y, epochs=epochs, batch_size=self.train_cfg["batch_size"],
                                      generator=generator, extra_batches=extra_batches, loss_fn=self.loss_fn)
             return training.train_epochs(model, optimizer, x, y, epochs=epochs, batch_size=self.train_cfg["batch_size"],
-                                         generator=generator, extra_batches=extra_batches, loss_fn=self.loss_fn)
+                                         generator=generator, extra_batches=extra_batches, loss_fn=self.loss_fn,
+                                         shuffle=self.train_cfg.get("shuffle", True))
 
     def confusion(self, model: nn.Module | None = None, x=None, y=None) -> np.ndarray:
         with self.compute:
@@ -311,30 +304,6 @@ class Node:
             if tuple(v.shape) != tuple(own[k].shape):
                 raise WireError(f"{self.name}: tensor {k!r} has shape {tuple(v.shape)}, our model needs {tuple(own[k].shape)}")
             own[k].copy_(v)
-
-
-class TimedSlot:
-    """The host's compute slot (one node computes at a time), timing what runs inside it for the clock.
-
-    Only the time holding the slot counts, not the wait for it: that is this machine's contention,
-    not the hospital's compute."""
-
-    def __init__(self, lock, clock: NodeClock) -> None:
-        self._lock, self._clock, self._local = lock, clock, threading.local()
-
-    def __enter__(self):
-        self._lock.__enter__()
-        depth = getattr(self._local, "depth", 0)
-        if depth == 0:  # nested use (possible without a real lock) counts once
-            self._local.t0 = time.perf_counter()
-        self._local.depth = depth + 1
-        return self
-
-    def __exit__(self, *exc):
-        self._local.depth -= 1
-        if self._local.depth == 0:
-            self._clock.compute(time.perf_counter() - self._local.t0)
-        return self._lock.__exit__(*exc)
 
 
 def _on_cpu(payload: Payload) -> Payload:

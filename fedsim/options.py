@@ -113,23 +113,6 @@ def options_of(component: Any) -> OptionSet:
     return OptionSet(declared if isinstance(declared, Mapping) else {})
 
 
-def declared_or_signature(component: Any, skip: int) -> OptionSet | None:
-    """What a user component accepts: its declared `options`; else the keyword parameters of its
-    signature after the first `skip` positional ones (a model's input_shape, num_classes); None
-    (anything goes) when it takes **kwargs or has no readable signature."""
-    if isinstance(getattr(component, "options", None), Mapping):
-        return options_of(component)
-    import inspect
-    try:
-        params = list(inspect.signature(component).parameters.values())[skip:]
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return OptionSet({p.name: (None if p.default is p.empty else p.default) for p in params
-                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)})
-
-
 def markdown_table(options: OptionSet) -> str:
     """The option table of a component, as the README shows it."""
     lines = ["| option | default | allowed | what it does |", "|---|---|---|---|"]

@@ -1,9 +1,4 @@
-"""The run directory: config, topology, metrics, ledger and timings written as the run goes (nothing lost on failure).
-
-metrics.csv holds what the learning computed, identical for the same config on any runtime;
-timing.csv (same columns) what this machine measured and the simulated wall-clock derived from
-it (compute_s, sim_round_s per node and round), which varies from run to run.
-"""
+"""The run directory: config, topology, metrics and ledger written as the run goes (nothing lost on failure)."""
 from __future__ import annotations
 
 import csv
@@ -14,23 +9,14 @@ from pathlib import Path
 import networkx as nx
 
 from fedsim.config import dump_config
-from fedsim.errors import FedsimError
 from fedsim.topology import write_graphml
 from fedsim.wire.ledger import LedgerRow
 
 METRIC_FIELDS = ["round", "node", "metric", "value"]
-LABEL_FIELDS = ["node", "split", "class", "count"]
 COMM_FIELDS = ["round", "tag", "kind", "src", "dst", "payload_bytes", "wire_bytes", "frames", "wall_s", "link_s"]
 
 
-def new_run_dir(cfg: dict, exact: Path | None = None) -> Path:
-    """OUTPUT_DIR/NAME/STAMP (a suffix keeps it new), or `exact`, which must not exist or be empty."""
-    if exact is not None:
-        exact = Path(exact)
-        if exact.exists() and (not exact.is_dir() or any(exact.iterdir())):
-            raise FedsimError(f"run directory {exact} exists and is not empty")
-        exact.mkdir(parents=True, exist_ok=True)
-        return exact
+def new_run_dir(cfg: dict) -> Path:
     stamp = cfg["output"]["stamp"] or time.strftime("%Y%m%d-%H%M%S")
     base = Path(cfg["output"]["dir"])
     if not base.is_absolute():
@@ -52,7 +38,6 @@ class RunWriter:
         self._metrics = self._open("metrics.csv", METRIC_FIELDS)
         self._sent = self._open("comm.csv", COMM_FIELDS)
         self._recv = self._open("comm_received.csv", COMM_FIELDS)
-        self._timing = self._open("timing.csv", METRIC_FIELDS)
 
     def _open(self, name: str, fields: list[str]):
         f = open(self.dir / name, "w", newline="")
@@ -65,21 +50,6 @@ class RunWriter:
         w.writerows(sorted(rows, key=lambda r: (r[0], r[1], r[2])))
         f.flush()
 
-    def timing(self, rows: list[tuple]) -> None:
-        f, w = self._timing
-        w.writerows((r, n, m, f"{v:.9f}") for r, n, m, v in rows)  # ns: a critical path can be redone from it
-        f.flush()
-
-    def labels(self, data_summary: list[dict[str, dict]]) -> None:
-        """labels.csv: node,split,class,count of every node's train and test data."""
-        with open(self.dir / "labels.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(LABEL_FIELDS)
-            for part in data_summary:
-                for node, info in sorted(part.items()):
-                    for split in ("train", "test"):
-                        w.writerows((node, split, c, n) for c, n in enumerate(info[f"{split}_labels"]))
-
     def ledger(self, rows: list[LedgerRow]) -> None:
         for side, (f, w) in (("sent", self._sent), ("recv", self._recv)):
             chosen = sorted((r for r in rows if r.side == side), key=lambda r: (r.round, r.src, r.dst, r.tag, r.message_id))
@@ -91,5 +61,5 @@ class RunWriter:
         (self.dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False, default=float))
 
     def close(self) -> None:
-        for f, _ in (self._metrics, self._sent, self._recv, self._timing):
+        for f, _ in (self._metrics, self._sent, self._recv):
             f.close()

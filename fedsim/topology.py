@@ -17,8 +17,7 @@ YAML topology file format::
     allow_disconnected: false          # default false: a disconnected graph is an error
     nodes:                             # names, or {name: ..., any attrs e.g. city, beds}
       - {name: st-mary, city: London}
-      - {name: kings, compute_speed: 0.5}   # half as fast: simulated wall-clock (default 1)
-    compute_speed: {st-mary: 2.0}      # the same as a mapping; works for generators too
+      - kings
     edges:                             # [a, b] or [a, b, {latency_ms: .., bandwidth_mbps: ..}]
       - [st-mary, kings, {latency_ms: 3, bandwidth_mbps: 1000}]
     # or, instead of nodes/edges:  generator: ring, n: 8   (plus names / name_prefix)
@@ -76,7 +75,7 @@ GENERATORS: dict[str, tuple[str, ...]] = {
 _ALIASES = {"full": "complete", "cycle": "ring", "path": "line"}
 _SHAPE_KEYS = ("file", "generator", "nodes", "edges")
 _COMMON_KEYS = ("name", "description", "defaults", "allow_disconnected", "latency_ms",
-                "bandwidth_mbps", "names", "name_prefix", "compute_speed")
+                "bandwidth_mbps", "names", "name_prefix")
 _GEN_PARAM_KEYS = sorted({p for ps in GENERATORS.values() for p in ps} | {"seed"})
 _LINK_ATTRS = LINK_ATTRS
 
@@ -107,7 +106,7 @@ def load_topology(spec: str | os.PathLike | dict, *, base_dir: str | Path | None
             raise ConfigError(key, spec[key], f"not combinable with a {path.suffix} graph file")
     raw = read_graph_file(path)
     name = spec.get("name") or raw.graph.get("name") or path.stem
-    return _speeds(_finish(raw, str(path), name, _defaults(spec), _allow_disconnected(spec)), spec, str(path))
+    return _finish(raw, str(path), name, _defaults(spec), _allow_disconnected(spec))
 
 
 def shipped_topologies() -> list[str]:
@@ -155,8 +154,7 @@ def _from_mapping(spec: dict, source: str) -> nx.Graph:
         if "nodes" not in spec:
             raise ConfigError("topology", sorted(spec), "one of 'file', 'generator' or 'nodes'/'edges'", source)
         raw, auto_name = _build_inline(spec, source), "inline"
-    g = _speeds(_finish(raw, source, spec.get("name") or auto_name, _defaults(spec), _allow_disconnected(spec)),
-                spec, source)
+    g = _finish(raw, source, spec.get("name") or auto_name, _defaults(spec), _allow_disconnected(spec))
     if spec.get("description"):
         g.graph["description"] = str(spec["description"]).strip()
     return g
@@ -172,27 +170,6 @@ def _defaults(spec: dict) -> dict[str, float]:
         if _link_value(value, key) is None:
             raise ConfigError(key, value, "finite number > 0" if key == "bandwidth_mbps" else "finite number >= 0")
     return {k: float(v) for k, v in out.items()}
-
-
-def _speeds(g: nx.Graph, spec: dict, source: str) -> nx.Graph:
-    """`compute_speed` per node (default 1; 0.25 = 4x slower): from node attributes, or the spec's
-    `compute_speed: {node: factor}` (also for generated graphs). Scales compute in the simulated wall-clock."""
-    given = spec.get("compute_speed") or {}
-    if not isinstance(given, dict):
-        raise ConfigError("compute_speed", given, "a mapping of node names to speed factors > 0", source)
-    for node in given:
-        if str(node) not in g:
-            raise ConfigError(f"compute_speed.{node}", given[node], "a node of the topology: "
-                              + ", ".join(list(g)[:8]) + (" ..." if len(g) > 8 else ""), source)
-        g.nodes[str(node)]["compute_speed"] = given[node]
-    for node, attrs in g.nodes(data=True):
-        if "compute_speed" in attrs:
-            value = attrs["compute_speed"]
-            ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and value > 0
-            if not ok:
-                raise TopologyError(f"{source}: node '{node}': compute_speed must be a finite number > 0, got {value!r}")
-            attrs["compute_speed"] = float(value)
-    return g
 
 
 def _allow_disconnected(spec: dict) -> bool:
@@ -364,13 +341,16 @@ def metropolis_hastings_weights(graph: nx.Graph) -> dict[str, dict[str, float]]:
 
     Symmetric with rows summing to 1, so repeated averaging converges to the global mean.
     """
-    deg = dict(graph.degree())
-    weights: dict[str, dict[str, float]] = {}
-    for i in graph.nodes:
-        row = {j: 1.0 / (1.0 + max(deg[i], deg[j])) for j in graph.neighbors(i)}
-        row[i] = 1.0 - math.fsum(row.values())
-        weights[i] = row
-    return weights
+    return {i: metropolis_hastings_row(graph, i) for i in graph.nodes}
+
+
+def metropolis_hastings_row(graph: nx.Graph, node: str) -> dict[str, float]:
+    """Node `node`'s row of the Metropolis–Hastings weights: it needs only its neighbours' degrees,
+    so a node's setup costs its neighbourhood, not the whole graph."""
+    deg_i = graph.degree(node)
+    row = {j: 1.0 / (1.0 + max(deg_i, graph.degree(j))) for j in graph.neighbors(node)}
+    row[node] = 1.0 - math.fsum(row.values())
+    return row
 
 
 def link_params(graph: nx.Graph, a: str, b: str) -> tuple[float, float]:

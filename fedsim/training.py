@@ -95,8 +95,11 @@ def check_loss(loss: Loss, num_classes: int) -> None:
 
 def train_epochs(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
                  epochs: int, batch_size: int, generator: torch.Generator,
-                 extra_batches=None, loss_fn: Loss = F.cross_entropy) -> float:
+                 extra_batches=None, loss_fn: Loss = F.cross_entropy, shuffle: bool = True) -> float:
     """Run `epochs` passes of minibatch SGD; return the mean training loss.
+
+    Batches come from a fresh permutation per epoch (`generator`), or in data order with
+    `shuffle=False` (slices, no gather: another framework's unshuffled run, step for step).
 
     `extra_batches(n)` (optional) returns (x, y) of n samples to concatenate to each real batch —
     how experience-replay policies mix synthetic data into local training.
@@ -106,12 +109,15 @@ def train_epochs(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Te
     n = x.shape[0]
     total, count = torch.zeros((), device=device), 0
     for _ in range(epochs):
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator) if shuffle else None
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            xb, yb = x[idx], y[idx]
+            if order is None:
+                xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            else:
+                idx = order[start:start + batch_size]
+                xb, yb = x[idx], y[idx]
             if extra_batches is not None:
-                ex, ey = extra_batches(len(idx))
+                ex, ey = extra_batches(len(yb))
                 xb, yb = torch.cat([xb, ex]), torch.cat([yb, ey])
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)

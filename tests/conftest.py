@@ -55,15 +55,3 @@ def small_config(tmp_path):
         return load_config(data=base)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def chromium_page():
-    """Open a local HTML file in real headless Chromium (Debian's package; `.ci/run` installs it) over the
-    DevTools protocol on a pipe; returns {images: [[complete, naturalWidth]], failed: [...], requests: [...]}."""
-    from tests_browser import open_page, find_chromium
-
-    binary = find_chromium()
-    if binary is None:  # a failure, not a skip: the report's browser check must run wherever the suite runs
-        pytest.fail("chromium is not installed: apt-get install chromium (.ci/run installs it)")
-    return lambda path: open_page(binary, path)

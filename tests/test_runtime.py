@@ -106,13 +106,6 @@ def test_64_nodes_on_a_ring_on_two_ray_workers(ray_session, small_config):
     assert len(s["peak_rss_mb"]["workers"]) == 2
 
 
-def test_inproc_across_worker_processes_is_refused(ray_session, small_config):
-    from fedsim.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="runtime.workers"):
-        run_experiment(small_config(runtime__kind="ray", runtime__workers=2, runtime__transport="inproc"))
-
-
 class FailsInRoundTwo(GossipPolicy):
     """A user policy (named by import path below) whose node2 fails in round 1."""
 

@@ -164,32 +164,3 @@ def test_blur_preserves_mean_level_and_spreads_a_point_like_a_gaussian():
     assert np.isclose(out.sum(), 1.0, atol=1e-5)
     assert np.isclose(out[8, 9] / out[8, 8], np.exp(-0.5), rtol=1e-3)  # Gaussian profile, sigma 1 px
     assert np.allclose(out, out.T, atol=1e-7)
-
-
-def test_class_split_spreads_each_class_over_nodes_like_the_fedrewind_authors():
-    spec = {"samples_per_node": 100, "num_classes": 5, "label_alpha": 0.1, "label_split": "class", "test_samples": 60}
-    full = load_federation(spec, NODES, seed=2)
-    train = np.stack([full[n].class_counts("train") for n in NODES])
-    assert train.sum() == 600 and (train.sum(0) == 120).all()  # a balanced pool, every sample dealt once
-    assert len({int(full[n].n_train) for n in NODES}) > 1 and all(full[n].n_train >= 10 for n in NODES)
-    assert (train.max(1) / train.sum(1)).mean() > 0.5           # alpha 0.1: nodes dominated by few classes
-    for n in NODES:  # a separate test set of the node's class mix, through the same scanner
-        d = full[n]
-        assert d.n_test == 60
-        mix = d.class_counts("train") / d.n_train
-        assert np.abs(d.class_counts("test") / 60 - mix).max() <= 1 / 60 + 1e-9
-        assert not any(torch.equal(d.x_test[i], d.x_train[j]) for i in range(3) for j in range(d.n_train))
-    part = load_federation(spec, NODES, seed=2, only=[NODES[3]])
-    assert torch.equal(part[NODES[3]].x_train, full[NODES[3]].x_train)
-    assert torch.equal(part[NODES[3]].x_test, full[NODES[3]].x_test)
-
-
-@pytest.mark.parametrize("spec, key", [
-    ({"label_split": "hospital"}, "data.label_split"),
-    ({"label_split": "class"}, "data.label_alpha"),
-    ({"test_samples": 0}, "data.test_samples"),
-])
-def test_class_split_options_are_checked(spec, key):
-    with pytest.raises(ConfigError) as err:
-        load_federation({"samples_per_node": 40, **spec}, NODES, seed=0)
-    assert err.value.key == key

@@ -67,24 +67,13 @@ def _split_node(name: str, i: int, x: np.ndarray, y: np.ndarray, s: dict, seed: 
 
 def _synthmed(s: dict, names: list[str], seed: int, wanted: set[str]) -> dict[str, NodeData]:
     classes = synthmed.class_names(s["num_classes"])
-    opts = dict(num_classes=s["num_classes"], image_size=s["image_size"], channels=s["channels"],
-                shift=float(s["shift"]))
-    split = None
-    if s["label_split"] == "class":  # labels of every node first (cheap), then only our nodes' scans
-        split = synthmed.class_split_labels(seed, len(names), s["samples_per_node"], s["num_classes"], s["label_alpha"])
     out = {}
     for i, name in enumerate(names):
-        if name not in wanted:
-            continue
-        x, y = synthmed.generate(seed, i, s["samples_per_node"], label_alpha=s["label_alpha"],
-                                 labels=None if split is None else split[i], **opts)
-        if s["test_samples"] is None:
+        if name in wanted:
+            x, y = synthmed.generate(seed, i, s["samples_per_node"], num_classes=s["num_classes"],
+                                     image_size=s["image_size"], channels=s["channels"], shift=float(s["shift"]),
+                                     label_alpha=s["label_alpha"])
             out[name] = _split_node(name, i, x, y, s, seed, classes)
-            continue
-        xt, yt = synthmed.generate(seed, i, 0, labels=synthmed.matching_labels(y, s["test_samples"], s["num_classes"]),
-                                   part=1, **opts)
-        out[name] = _node(name, np.concatenate([x, xt]), np.concatenate([y, yt]), np.arange(len(y)),
-                          np.arange(len(y), len(y) + len(yt)), classes)
     return out
 
 
@@ -144,8 +133,8 @@ def _npz(s: dict, names: list[str], seed: int, wanted: set[str]) -> dict[str, No
     classes = _npz_class_names(s, max(files.npz_max_label(paths[n]) for n in names))
     shapes = {}
     for n in names:
-        shape = files.npz_image_shape(paths[n])
-        shapes[n] = shape if len(shape) == 1 else (ch or shape[0], size or shape[1], size or shape[2])
+        c, h, w = files.npz_image_shape(paths[n])
+        shapes[n] = (ch or c, size or h, size or w)
     _same_shapes(shapes)
     out = {}
     for name in names:

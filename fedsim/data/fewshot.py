@@ -5,9 +5,7 @@ the clients as disjoint sets, and *new* classes no client ever trains on. Each c
 `shots` images of each of its own base classes, and is scored on
     base accuracy: its test images of its own base classes, among its base classes, and
     new accuracy:  its test images of all new classes, among all new classes,
-with their harmonic mean HM = 2 base new / (base + new). The authors (ZeroDFL, FedTPG) score base
-accuracy on the whole base split — its test images of *every* base class, among all base classes —
-which is `x_all_base`; a client's own base classes alone give its local accuracy.
+with their harmonic mean HM = 2 base new / (base + new).
 Every node computes the same split from (num_classes, node names, seed), so no message is needed.
 """
 from __future__ import annotations
@@ -33,9 +31,6 @@ class FewShotTask:
     y_base: torch.Tensor
     x_new: torch.Tensor       # test images of the new classes
     y_new: torch.Tensor       # indices into new_classes
-    all_base_names: list[str]  # every client's base classes, in label order of y_all_base
-    x_all_base: torch.Tensor  # test images of all base classes (the whole base split)
-    y_all_base: torch.Tensor
 
 
 def split_classes(num_classes: int, clients: list[str], seed: int, *, base_fraction: float = 0.5,
@@ -68,11 +63,8 @@ def _relabel(y: torch.Tensor, classes: list[int]) -> tuple[torch.Tensor, torch.T
     return local >= 0, local
 
 
-def make_task(data: NodeData, base: list[int], new: list[int], shots: int, seed: int,
-              all_base: list[int] | None = None) -> FewShotTask:
-    """Pick `shots` training images per base class (seeded) and the base/new test sets of one node.
-
-    `all_base`: the base classes of every client (default: this client's own)."""
+def make_task(data: NodeData, base: list[int], new: list[int], shots: int, seed: int) -> FewShotTask:
+    """Pick `shots` training images per base class (seeded) and the base/new test sets of one node."""
     if shots < 1:
         raise ConfigError("policy.shots", shots, "an integer >= 1")
     rng = np.random.default_rng([int(seed), 11])
@@ -88,14 +80,11 @@ def make_task(data: NodeData, base: list[int], new: list[int], shots: int, seed:
     _, y_train = _relabel(data.y_train[idx], base)
     in_base, y_base = _relabel(data.y_test, base)
     in_new, y_new = _relabel(data.y_test, new)
-    all_base = sorted(all_base) if all_base is not None else list(base)
-    in_all, y_all = _relabel(data.y_test, all_base)
     if not bool(in_new.any()):
         raise DataError(f"node {data.name!r} has no test images of any new class; raise data.samples_per_node")
     return FewShotTask(base, new, [data.class_names[c] for c in base], [data.class_names[c] for c in new],
                        data.x_train[idx], y_train, data.x_test[in_base], y_base[in_base],
-                       data.x_test[in_new], y_new[in_new], [data.class_names[c] for c in all_base],
-                       data.x_test[in_all], y_all[in_all])
+                       data.x_test[in_new], y_new[in_new])
 
 
 def harmonic_mean(base: float, new: float) -> float:

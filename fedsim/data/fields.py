@@ -1,6 +1,8 @@
 """Image-field helpers for synthmed: a coordinate grid, Gaussian blur, smooth random textures."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -11,13 +13,17 @@ def grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+@functools.lru_cache(maxsize=256)
 def blur_matrix(size: int, sigma: float) -> np.ndarray:
     """(size, size) matrix B with B @ img @ B.T = Gaussian blur (std `sigma` px, mirrored borders).
 
-    Two small matrix products blur a whole batch far faster than a 1-channel conv on CPU.
+    Two small matrix products blur a whole batch far faster than a 1-channel conv on CPU. Cached
+    (read-only): every hospital of a worker blurs with the same few matrices.
     """
     if sigma < 0.05:
-        return np.eye(size, dtype=np.float32)
+        eye = np.eye(size, dtype=np.float32)
+        eye.setflags(write=False)
+        return eye
     radius = int(np.ceil(3 * sigma))
     offsets = np.arange(-radius, radius + 1)
     weights = np.exp(-(offsets ** 2) / (2 * sigma ** 2))
@@ -25,7 +31,9 @@ def blur_matrix(size: int, sigma: float) -> np.ndarray:
     src = np.where(src >= size, 2 * size - 1 - src, src)  # mirror at both borders
     mat = np.zeros((size, size))
     np.add.at(mat, (np.repeat(np.arange(size), offsets.size), src.ravel()), np.tile(weights / weights.sum(), size))
-    return mat.astype(np.float32)
+    mat = mat.astype(np.float32)
+    mat.setflags(write=False)
+    return mat
 
 
 def blur(images: np.ndarray, sigma: float) -> np.ndarray:

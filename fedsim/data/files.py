@@ -141,18 +141,11 @@ def npz_max_label(path: str | os.PathLike) -> int:
 
 def _images(npz, key: str, path) -> np.ndarray:
     x = np.asarray(npz[key])
-    if x.ndim == 2:  # tabular: N patients x F features, taken as they are (no pixel scaling)
-        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-            raise DataError(f"{str(path)!r}: {key} holds features of dtype {x.dtype}; numbers are needed")
-        x = x.astype(np.float32)
-        if not np.isfinite(x).all():
-            raise DataError(f"{str(path)!r}: {key} has NaN or infinite values; impute or drop them first")
-        return np.ascontiguousarray(x)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise DataError(f"{str(path)!r}: {key} must be N x F (features), N x H x W or N x H x W x C with "
-                        f"C 1 or 3, got shape {x.shape}")
+        raise DataError(f"{str(path)!r}: {key} must be N x H x W or N x H x W x C with C 1 or 3, "
+                        f"got shape {x.shape}")
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 255.0
     elif np.issubdtype(x.dtype, np.floating):
@@ -187,13 +180,7 @@ def read_npz(path: str | os.PathLike) -> NpzSplits:
 
 
 def conform(x: np.ndarray, image_size: int | None, channels: int | None) -> np.ndarray:
-    """Convert (N, C, H, W) images to the requested channel count and square size (None = keep).
-    Tabular (N, F) features pass through; asking to resize them is an error."""
-    if x.ndim == 2:
-        if image_size is not None or channels is not None:
-            raise DataError(f"data.image_size / data.channels apply to images; these are {x.shape[1]} tabular features "
-                            "per sample: leave both unset")
-        return np.ascontiguousarray(x, dtype=np.float32)
+    """Convert (N, C, H, W) images to the requested channel count and square size (None = keep)."""
     if channels is not None and x.shape[1] != channels:
         if channels == 3:
             x = np.repeat(x, 3, axis=1)
@@ -206,9 +193,8 @@ def conform(x: np.ndarray, image_size: int | None, channels: int | None) -> np.n
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def npz_image_shape(path: str | os.PathLike) -> tuple[int, ...]:
-    """(C, H, W) of train_images (or (F,) for tabular features), read from the array header without
-    loading the data."""
+def npz_image_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(C, H, W) of train_images, read from the array header without loading the pixels."""
     try:
         with zipfile.ZipFile(path) as zf, zf.open("train_images.npy") as fh:
             fmt = np.lib.format
@@ -219,8 +205,6 @@ def npz_image_shape(path: str | os.PathLike) -> tuple[int, ...]:
         raise DataError(f"{str(path)!r}: missing key(s) train_images; an npz needs {', '.join(NPZ_REQUIRED)}") from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read npz file {str(path)!r}: {exc}") from None
-    if len(shape) == 2:
-        return (shape[1],)
     if len(shape) == 3:
         return (1, shape[1], shape[2])
     if len(shape) == 4:

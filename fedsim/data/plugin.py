@@ -48,9 +48,7 @@ def validate_plugin_spec(spec: dict) -> dict:
     from fedsim.registry import resolve
     attr = resolve("datasets", spec["dataset"])
     options = {k: v for k, v in spec.items() if k not in GENERIC_KEYS}
-    declared = options_of(attr)  # without declared options, the dataset reads what it wants
-    if declared.declared:
-        options = declared.resolve(options, "data.", f"dataset {spec['dataset']}", ignore=())
+    options = options_of(attr).resolve(options, "data.", f"dataset {spec['dataset']}", ignore=())
     return {"dataset": spec["dataset"], "continual": continual.validate(spec.get("continual")), "options": options}
 
 

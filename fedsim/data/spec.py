@@ -30,8 +30,6 @@ DATA_SPEC_DEFAULTS: dict[str, Any] = {
     "channels": None,
     "shift": 1.0,
     "label_alpha": None,
-    "label_split": "node",  # synthmed: node (each node draws a class mix) | class (each class split over nodes)
-    "test_samples": None,   # synthmed: a separate test set of this many scans per node (its class mix)
     "partition": None,
     "root": None,
     "path": None,
@@ -43,8 +41,7 @@ PARTITION_DEFAULTS: dict[str, Any] = {"kind": "iid", "alpha": 0.5, "shards_per_n
 
 # The keys each dataset reads (besides `dataset`); setting any other one is a mistake we report.
 USED_KEYS = {
-    "synthmed": ("samples_per_node", "test_fraction", "num_classes", "image_size", "channels", "shift", "label_alpha",
-                 "label_split", "test_samples"),
+    "synthmed": ("samples_per_node", "test_fraction", "num_classes", "image_size", "channels", "shift", "label_alpha"),
     "breast_cancer": ("test_fraction", "partition"),
     "digits": ("test_fraction", "partition"),
     "imagefolder": ("root", "image_size", "channels", "test_fraction", "partition"),
@@ -122,15 +119,6 @@ def validate(spec: Any, base_dir: str | None = None) -> dict:
         raise ConfigError("data.shift", s["shift"], "a number >= 0 (0 = identical scanners, 1 = default, 2 = strong)")
     if s["label_alpha"] is not None and (not _is_num(s["label_alpha"]) or not s["label_alpha"] > 0):
         raise ConfigError("data.label_alpha", s["label_alpha"], "null (balanced classes) or a number > 0")
-    if s["label_split"] not in ("node", "class"):
-        raise ConfigError("data.label_split", s["label_split"], "node (each node draws its class mix from "
-                          "Dirichlet(label_alpha)) or class (each class split over the nodes by Dirichlet(label_alpha))")
-    if s["label_split"] == "class" and s["label_alpha"] is None:
-        raise ConfigError("data.label_alpha", None, "a number > 0", "label_split: class splits each class over the "
-                          "nodes with Dirichlet(label_alpha) proportions")
-    if s["test_samples"] is not None and (not _is_int(s["test_samples"]) or s["test_samples"] < 1):
-        raise ConfigError("data.test_samples", s["test_samples"], "null (test_fraction of each node's scans) or an "
-                          "integer >= 1 (a separate test set per node, in its class proportions)")
     if s["channels"] is not None and s["channels"] not in (1, 3):
         raise ConfigError("data.channels", s["channels"], "1 (grayscale) or 3 (RGB)")
     min_size = 16 if ds == "synthmed" else 4

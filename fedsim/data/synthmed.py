@@ -37,9 +37,8 @@ def class_names(num_classes: int) -> list[str]:
     return names
 
 
-def _rng(seed: int, node_index: int, stream: int, part: int = 0) -> np.random.Generator:
-    # part > 0 draws a second, independent set of scans of the same hospital (its held-out test set)
-    return np.random.default_rng([int(seed), int(node_index), stream] + ([int(part)] if part else []))
+def _rng(seed: int, node_index: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), int(node_index), stream])
 
 
 def _labels(seed: int, node_index: int, n: int, num_classes: int, label_alpha: float | None) -> np.ndarray:
@@ -50,35 +49,9 @@ def _labels(seed: int, node_index: int, n: int, num_classes: int, label_alpha: f
     return rng.choice(num_classes, size=n, p=p).astype(np.int64)
 
 
-def class_split_labels(seed: int, num_nodes: int, n_per_node: int, num_classes: int, alpha: float,
-                       min_samples: int = 10) -> list[np.ndarray]:
-    """Every node's labels when a class-balanced pool of num_nodes × n_per_node scans is split the way
-    FedRewind's (PFLlib's) generator splits CIFAR-10: each class spread over the nodes with
-    proportions ~ Dirichlet(alpha), redrawn until every node has min_samples. Node sizes differ."""
-    from fedsim.data.partition import dirichlet
-
-    pool = np.arange(num_nodes * n_per_node, dtype=np.int64) % num_classes
-    parts = dirichlet(pool, num_nodes, alpha, seed=int(seed), min_samples=min_samples)
-    return [np.random.default_rng([int(seed), k, _LABELS, 7]).permutation(pool[p]) for k, p in enumerate(parts)]
-
-
-def matching_labels(y: np.ndarray, n: int, num_classes: int) -> np.ndarray:
-    """n labels in the class proportions of y (largest remainders): a test set shaped like a node's data."""
-    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
-    want = counts / counts.sum() * n
-    got = np.floor(want).astype(np.int64)
-    got[np.argsort(-(want - got), kind="stable")[: n - got.sum()]] += 1
-    return np.repeat(np.arange(num_classes), got)
-
-
 def generate(seed: int, node_index: int, n: int, *, num_classes: int = 2, image_size: int = 32,
-             channels: int = 1, shift: float = 1.0, label_alpha: float | None = None,
-             labels: np.ndarray | None = None, part: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n scans of hospital `node_index`: images (n, channels, S, S) float32 in [0, 1] and int64 labels.
-
-    `labels` fixes the classes (n is then len(labels)); `part` > 0 draws other scans of the same
-    hospital, through the same scanner.
-    """
+             channels: int = 1, shift: float = 1.0, label_alpha: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """n scans of hospital `node_index`: images (n, channels, S, S) float32 in [0, 1] and int64 labels."""
     class_names(num_classes)  # validates num_classes
     if channels not in (1, 3):
         raise ConfigError("data.channels", channels, "1 (grayscale) or 3 (RGB) for synthmed")
@@ -88,15 +61,9 @@ def generate(seed: int, node_index: int, n: int, *, num_classes: int = 2, image_
         raise ConfigError("data.shift", shift, "a number >= 0 (0 = identical scanners, 1 = default, 2 = strong)")
     if label_alpha is not None and not label_alpha > 0:
         raise ConfigError("data.label_alpha", label_alpha, "null (balanced classes) or a number > 0")
-    if labels is None:
-        y = _labels(seed, node_index, n, num_classes, label_alpha)
-    else:
-        y = np.random.default_rng([int(seed), int(node_index), _LABELS, int(part)]).permutation(
-            np.asarray(labels, dtype=np.int64))
-        n = len(y)
+    y = _labels(seed, node_index, n, num_classes, label_alpha)
     table = np.array([(-1, -1, -1)] + [_parts(k) for k in range(1, num_classes)])[y].reshape(n, 3)
-    anat = lesions.anatomy(_rng(seed, node_index, _ANATOMY, part), n, image_size)
-    clean = anat.image + lesions.lesions(_rng(seed, node_index, _LESIONS, part), table[:, 0], table[:, 1], table[:, 2],
-                                         anat)
-    device = scanner.make_scanner(_rng(seed, node_index, _SCANNER), shift, channels)  # one scanner per hospital
-    return scanner.acquire(clean, device, _rng(seed, node_index, _ACQUIRE, part)), y
+    anat = lesions.anatomy(_rng(seed, node_index, _ANATOMY), n, image_size)
+    clean = anat.image + lesions.lesions(_rng(seed, node_index, _LESIONS), table[:, 0], table[:, 1], table[:, 2], anat)
+    device = scanner.make_scanner(_rng(seed, node_index, _SCANNER), shift, channels)
+    return scanner.acquire(clean, device, _rng(seed, node_index, _ACQUIRE)), y

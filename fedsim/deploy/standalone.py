@@ -88,8 +88,6 @@ class StandaloneNode:
 
         from fedsim.assembly import build_node, preflight
         from fedsim.data import load_federation  # heavy import, after argument errors had their chance
-        from fedsim.registry import activate
-        activate(cfg)  # the site's own plugin code: plugins.paths, the federation file's folder, cwd
         graph, order = fed.graph, fed.names
         data = load_federation(cfg["data"], order, cfg["seed"], only=[name], base_dir=cfg["_base_dir"])[name]
         preflight(cfg, graph, data)  # the same checks as a simulation's driver, on this site's data

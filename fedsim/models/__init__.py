@@ -17,7 +17,7 @@ from fedsim.errors import ConfigError
 from fedsim.models.cnn import SmallCNN
 from fedsim.models.mlp import MLP
 from fedsim.models.resnet import ResNet18
-from fedsim.options import Option, declared_or_signature, options_of
+from fedsim.options import Option, options_of
 
 
 def _image_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -35,21 +35,17 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: Sequence[int] = 
 mlp.options = {"hidden": Option.int_list((128,), "hidden layer widths ([] = logistic regression)")}  # type: ignore[attr-defined]
 
 
-def cnn(input_shape: tuple[int, ...], num_classes: int, channels: Sequence[int] = (16, 32),
-        norm: str = "none") -> nn.Module:
-    """Small CNN: conv (+ norm) + max-pool + ReLU blocks, then a linear classifier."""
+def cnn(input_shape: tuple[int, ...], num_classes: int, channels: Sequence[int] = (16, 32)) -> nn.Module:
+    """Small CNN: conv + max-pool + ReLU blocks, then a linear classifier."""
     c, h, w = _image_shape("cnn", input_shape)
     if min(h, w) < 2 ** len(channels):
         raise ConfigError("model.channels", list(channels), f"at most {min(h, w).bit_length() - 1} layers",
                           f"each layer halves the {h}x{w} image")
-    return SmallCNN(input_shape, num_classes, channels=tuple(channels), norm=norm)
+    return SmallCNN(input_shape, num_classes, channels=tuple(channels))
 
 
-cnn.options = {  # type: ignore[attr-defined]
-    "channels": Option.int_list((16, 32), "channels per conv layer (each halves the image)", allow_empty=False),
-    "norm": Option.choice("none", ("none", "batch", "group"), "a normalisation layer after each conv "
-                          "(batch: what FedBN keeps local; group works under differential privacy)"),
-}
+cnn.options = {"channels": Option.int_list((16, 32), "channels per conv layer (each halves the image)",  # type: ignore[attr-defined]
+                                           allow_empty=False)}
 
 
 def resnet18(input_shape: tuple[int, ...], num_classes: int, norm: str = "batch", width: float = 1.0,
@@ -110,9 +106,7 @@ def build_model(spec: dict, input_shape: Sequence[int], num_classes: int) -> nn.
     if not shape or any(d < 1 for d in shape):
         raise ConfigError("input_shape", input_shape, "positive dimensions")
     owner = name if name in BUILTIN_MODELS else f"model {name}"
-    declared = declared_or_signature(attr, skip=2)  # a user model without `options`: its keyword parameters
-    opts = declared.resolve(spec, "model.", owner) if declared is not None else \
-        {k: v for k, v in spec.items() if k != "name"}
+    opts = options_of(attr).resolve(spec, "model.", owner)
     if name in BUILTIN_MODELS:
         return attr(shape, num_classes, **opts)
     try:

@@ -7,25 +7,19 @@ from torch import nn
 
 
 class SmallCNN(nn.Module):
-    """Per width c: conv3x3(pad 1) [-> BatchNorm / GroupNorm] -> ReLU -> MaxPool2d(2); then Flatten -> Linear(num_classes).
+    """Per width c: conv3x3(pad 1) -> ReLU -> MaxPool2d(2); then Flatten -> Linear(num_classes).
 
     With the default widths (16, 32) a 1x32x32 input gives Linear(32*8*8 = 2048 -> num_classes).
     The layers run as conv -> MaxPool -> ReLU: max and ReLU commute exactly (same outputs, same
     gradients), and applying ReLU after pooling touches 4x fewer elements, forward and backward.
     """
 
-    def __init__(self, input_shape: Sequence[int], num_classes: int, channels: Sequence[int] = (16, 32),
-                 norm: str = "none") -> None:
+    def __init__(self, input_shape: Sequence[int], num_classes: int, channels: Sequence[int] = (16, 32)) -> None:
         super().__init__()
         c_in, h, w = input_shape
         layers: list[nn.Module] = []
         for c_out in channels:
-            layers.append(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1))
-            if norm == "batch":
-                layers.append(nn.BatchNorm2d(c_out))
-            elif norm == "group":
-                layers.append(nn.GroupNorm(min(8, c_out), c_out))
-            layers += [nn.MaxPool2d(2), nn.ReLU()]
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.MaxPool2d(2), nn.ReLU()]
             c_in, h, w = c_out, h // 2, w // 2
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c_in * h * w, num_classes))

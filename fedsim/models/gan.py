@@ -109,9 +109,8 @@ def build_gan(shape: Sequence[int], num_classes: int, latent: int, width: int) -
 
 def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
               lr: float, seed: int, device: torch.device, dp: dict | None = None,
-              class_weight: float = 1.0, on_epoch=None) -> dict[str, float]:
+              class_weight: float = 1.0) -> dict[str, float]:
     """Non-saturating conditional GAN training (Adam, β1 = 0.5). Returns final losses (and ε with DP).
-    `on_epoch(epoch, epochs)` is called as each epoch starts, 0-based (progress display).
 
     With `dp = {epsilon, delta, max_grad_norm}` the discriminator — the only network that sees real
     patients — is trained with Opacus DP-SGD (Poisson batches, per-sample clipping, noise calibrated
@@ -146,9 +145,7 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
         delta = dp["delta"]
     classes = torch.unique(y)
     d_loss = g_loss = torch.zeros(())
-    for epoch in range(epochs):
-        if on_epoch is not None:
-            on_epoch(epoch, epochs)
+    for _ in range(epochs):
         for xb, yb in loader:
             if len(yb) == 0:  # Poisson sampling can draw an empty batch
                 continue

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from fedsim.payload import Kind
+from fedsim.payload import Kind, Payload
+from fedsim.policies.averaging import weighted_average
 from fedsim.policies.coop_local import CoopLocalPolicy
-from fedsim.policies.hub import average_through_hub, choose_hub
+from fedsim.policies.hub import choose_hub
 
 
 class CoopFedAvgPolicy(CoopLocalPolicy):
@@ -30,9 +31,21 @@ class CoopFedAvgPolicy(CoopLocalPolicy):
     def run_round(self, node, r):
         loss = self.local_pass(node, r)
         mine = {"ctx": self.learner.ctx.detach().clone()}
-        average, heard = average_through_hub(node, self.hub, mine, len(self.task.y_train), kind=Kind.PROMPT,
-                                             up="ctx_update", down="ctx_global")
-        if average is not None:
-            with torch.no_grad():
-                self.learner.ctx.copy_(torch.as_tensor(average["ctx"]))
-        return {"train_loss": loss} if node.name != self.hub else {"train_loss": loss, "peers_heard": float(heard)}
+        n = len(self.task.y_train)
+        if node.name != self.hub:
+            node.send(self.hub, Payload(Kind.PROMPT, mine, {"samples": str(n)}), "ctx_update")
+            got = node.recv("ctx_global", expect=[self.hub])
+            if got.messages:
+                self._adopt(got.messages[0].payload.tensors)
+            return {"train_loss": loss}
+        got = node.recv("ctx_update", expect=node.neighbors)
+        states = [mine] + [m.payload.tensors for m in got]
+        weights = [n] + [float(m.payload.meta["samples"]) for m in got]
+        avg = weighted_average(states, weights)
+        self._adopt(avg)
+        node.broadcast(Payload(Kind.PROMPT, {"ctx": self.learner.ctx.detach().clone()}), "ctx_global")
+        return {"train_loss": loss, "peers_heard": float(len(got))}
+
+    def _adopt(self, tensors):
+        with torch.no_grad():
+            self.learner.ctx.copy_(torch.as_tensor(tensors["ctx"]))

@@ -10,7 +10,8 @@ Needs a hub linked to every node (star or complete topology).
 from __future__ import annotations
 
 from fedsim.payload import Kind
-from fedsim.policies.hub import HubPolicy, average_through_hub
+from fedsim.policies.averaging import weighted_average
+from fedsim.policies.hub import HubPolicy
 
 
 class FedAvgPolicy(HubPolicy):
@@ -18,9 +19,15 @@ class FedAvgPolicy(HubPolicy):
 
     def run_round(self, node, r):
         loss = node.train()
-        state = {k: v.detach() for k, v in node.model.state_dict().items()}
-        average, heard = average_through_hub(node, self.hub, state, node.data.n_train, kind=Kind.MODEL,
-                                             up="update", down="global")
-        if average is not None:
-            node.load_model(average)
-        return {"train_loss": loss} if node.name != self.hub else {"train_loss": loss, "peers_heard": float(heard)}
+        if node.name != self.hub:
+            node.send(self.hub, node.model_payload(Kind.MODEL, samples=node.data.n_train), "update")
+            got = node.recv("global", expect=[self.hub])
+            if got.messages:
+                node.load_model(got.messages[0].payload)
+            return {"train_loss": loss}
+        got = node.recv("update", expect=[n for n in node.neighbors])
+        states = [node.model.state_dict()] + [m.payload.tensors for m in got]
+        weights = [node.data.n_train] + [float(m.payload.meta["samples"]) for m in got]
+        node.load_model(weighted_average(states, weights))
+        node.broadcast(node.model_payload(Kind.MODEL), "global")
+        return {"train_loss": loss, "peers_heard": float(len(got))}

@@ -27,11 +27,10 @@ import torch
 
 from fedsim.errors import ConfigError
 from fedsim.models.gan import build_gan, train_gan
-from fedsim.payload import Kind, Payload
 from fedsim.policies.base import Policy
-from fedsim.policies.feder_buffer import (PRIVACY_MODES, ReplaySampler, buffer_from_payload, buffer_payload,
-                                          build_buffer, class_quota, draw_ring, privacy_report)
 from fedsim.policies.travel import pack, unpack
+from fedsim.policies.feder_buffer import (PRIVACY_MODES, ReplaySampler, buffer_from_payload, buffer_payload,
+                                          build_buffer, draw_ring, privacy_report)
 
 log = logging.getLogger("fedsim.feder")
 GAN_ARCH = 2  # bump when the GAN's layers or training change, so gan_cache never serves a stale GAN
@@ -58,7 +57,6 @@ class FedERPolicy(Policy):
         "gan_class_weight": 1.0,    # AC-GAN auxiliary class loss (0 = projection conditioning only)
         "gan_dp": None,             # null or {epsilon, delta, max_grad_norm}: Opacus DP-SGD for the discriminator
         "gan_cache": None,          # null or a folder: reuse a node's trained GAN across runs (same data, seed, options)
-        "buffer": "gan",            # gan: synthetic samples | real: real samples of the holder (an upper-bound ablation)
         "optimizer_travels": False,  # false: a fresh optimizer for an adopted classifier (the authors'); true: its state travels
     }
 
@@ -66,7 +64,6 @@ class FedERPolicy(Policy):
         super().__init__(options)
         o = self.opts
         _choice("share", o["share"], ("generator", "samples"))
-        _choice("buffer", o["buffer"], ("gan", "real"))
         _choice("replay_from", o["replay_from"], ("sender", "all"))
         _choice("privacy", o["privacy"], PRIVACY_MODES)
         for key, low in (("buffer_size", 1), ("k", 1), ("walk_steps", 1), ("walk_iters", 0), ("gan_epochs", 1),
@@ -99,28 +96,20 @@ class FedERPolicy(Policy):
     def setup(self, node):
         o, data = self.opts, node.data
         seed = int(node.rng.integers(2**31))
-        self.replay: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # buffers to replay, by owner
-        self.replay_gen = torch.Generator().manual_seed(seed + 1)
-        if o["buffer"] == "real":  # the ablation: what a perfect generator could give, at no privacy at all
-            x, y = real_buffer(data.x_train, data.y_train, o["buffer_size"], seed)
-            self.own_samples = (x, y)
-            self.own_buffer = Payload(Kind.SAMPLES, {"x": x, "y": y}, {"owner": node.name, "count": str(len(y))})
-            self.setup_metrics = {"buffer_size": float(len(y)), "buffer_real": 1.0}
-            return
         t0 = time.perf_counter()
         with node.compute:
             # 1. the node's own conditional GAN, trained on its own patients only
             G, D, gan = self._local_gan(node, seed)
             # 2. the buffer: private latents, no near-duplicates; and what it would reveal
-            node.report("building the private synthetic buffer")
             z, y, x, report = build_buffer(G, D, data.x_train, data.y_train, o, seed)
             report.update(privacy_report(G, x, data.x_train, data.x_test, data.y_train, seed))
-        node.report("")
         self.G = G.cpu()
         self.own_samples = (x, y)  # what our buffer regenerates to, on any receiver
         self.own_buffer = buffer_payload(o["share"], self.G, z, y, x, node.name)
         self.setup_metrics = {**gan, **report}  # deterministic figures only: wall time goes to the log
         log.info("%s: GAN and buffer ready in %.1f s", node.name, time.perf_counter() - t0)
+        self.replay: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # buffers to replay, by owner
+        self.replay_gen = torch.Generator().manual_seed(seed + 1)
 
     def _local_gan(self, node, seed):
         o, data = self.opts, node.data
@@ -137,8 +126,7 @@ class FedERPolicy(Policy):
                 return G.to(node.device).eval(), D.to(node.device), {**saved["metrics"], "gan_cached": 1.0}
         gan = train_gan(G, D, data.x_train, data.y_train, epochs=o["gan_epochs"], batch_size=o["gan_batch"],
                         lr=o["gan_lr"], seed=seed, device=node.device, dp=o["gan_dp"],
-                        class_weight=o["gan_class_weight"],
-                        on_epoch=lambda e, n: node.report(f"GAN pre-training: epoch {e + 1}/{n}"))
+                        class_weight=o["gan_class_weight"])
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{node.name}.tmp")
@@ -179,20 +167,6 @@ class FedERPolicy(Policy):
         x = torch.cat([v[0] for v in self.replay.values()])
         y = torch.cat([v[1] for v in self.replay.values()])
         return ReplaySampler(x, y, self.opts["replay_ratio"], self.replay_gen)
-
-
-def real_buffer(x: torch.Tensor, y: torch.Tensor, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`size` of the node's real training samples, balanced over its classes as a GAN buffer is
-    (without replacement while a class has enough, then with)."""
-    gen = torch.Generator().manual_seed(seed)
-    idx = []
-    for c, n in class_quota(y, size).items():
-        pool = torch.nonzero(y == c).flatten()
-        order = pool[torch.randperm(len(pool), generator=gen)]
-        extra = pool[torch.randint(len(pool), (max(0, n - len(pool)),), generator=gen)]
-        idx.append(torch.cat([order[:n], extra]))
-    idx = torch.cat(idx)
-    return x[idx].contiguous(), y[idx].clone()
 
 
 def _choice(key, value, allowed):

@@ -16,9 +16,10 @@ import torch
 
 from fedsim.errors import ConfigError
 from fedsim.models.prompt_generator import PromptGenerator
-from fedsim.payload import Kind
+from fedsim.payload import Kind, Payload
+from fedsim.policies.averaging import weighted_average
 from fedsim.policies.coop_local import CoopLocalPolicy
-from fedsim.policies.hub import average_through_hub, choose_hub
+from fedsim.policies.hub import choose_hub
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -66,15 +67,29 @@ class FedTPGPolicy(CoopLocalPolicy):
     def run_round(self, node, r):
         loss = self.local_pass(node, r)
         dtype = DTYPES[self.opts["wire_dtype"]]
+        n = len(self.task.y_train)
+        if node.name != self.hub:
+            node.send(self.hub, self._payload(dtype, samples=n), "gen_update")
+            got = node.recv("gen_global", expect=[self.hub])
+            if got.messages:
+                self._adopt(got.messages[0].payload.tensors)
+            return {"train_loss": loss}
+        got = node.recv("gen_update", expect=node.neighbors)
+        states = [self._payload(dtype).tensors] + [m.payload.tensors for m in got]
+        weights = [n] + [float(m.payload.meta["samples"]) for m in got]
+        avg = weighted_average(states, weights)
+        payload = Payload(Kind.MODEL, {k: v.to(dtype) if v.is_floating_point() else v for k, v in avg.items()})
+        self._adopt(payload.tensors)  # the hub keeps what the others get: everyone holds the same generator
+        node.broadcast(payload, "gen_global")
+        return {"train_loss": loss, "peers_heard": float(len(got))}
 
-        def wire(tensors):  # the generator travels (and is averaged into) wire_dtype, fp16 as published
-            return {k: v.detach().to(dtype) if v.is_floating_point() else v.detach() for k, v in tensors.items()}
+    def _payload(self, dtype, **meta) -> Payload:
+        state = {k: v.detach().to(dtype) if v.is_floating_point() else v.detach()
+                 for k, v in self.generator.state_dict().items()}
+        return Payload(Kind.MODEL, state, {k: str(v) for k, v in meta.items()})
 
-        average, heard = average_through_hub(node, self.hub, self.generator.state_dict(), len(self.task.y_train),
-                                             kind=Kind.MODEL, up="gen_update", down="gen_global", wire=wire)
-        if average is not None:  # the hub keeps what the others get: everyone holds the same generator
-            own = self.generator.state_dict()
-            with torch.no_grad():
-                for k, v in average.items():
-                    own[k].copy_(torch.as_tensor(v))
-        return {"train_loss": loss} if node.name != self.hub else {"train_loss": loss, "peers_heard": float(heard)}
+    def _adopt(self, tensors):
+        own = self.generator.state_dict()
+        with torch.no_grad():
+            for k, v in tensors.items():
+                own[k].copy_(torch.as_tensor(v))

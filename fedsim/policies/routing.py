@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from fedsim.errors import ConfigError
 
@@ -71,6 +70,8 @@ def route(strategy: str, graph: nx.Graph, run_seed: int, r: int,
 
 def assign(graph: nx.Graph, names: list[str], cost: np.ndarray) -> Route:
     """Minimum-cost permutation along edges; the fallback above when none exists."""
+    from scipy.optimize import linear_sum_assignment  # seconds to import: only runs that route pay
+
     n = len(names)
     allowed = np.array([[i != j and graph.has_edge(a, b) for j, b in enumerate(names)] for i, a in enumerate(names)],
                        dtype=bool).reshape(n, n)

@@ -13,6 +13,9 @@ import json
 from pathlib import Path
 
 from fedsim.errors import FedsimError
+from fedsim.outputs import COMM_FIELDS, METRIC_FIELDS
+from fedsim.run_summary import build_summary
+from fedsim.wire.ledger import LedgerRow
 
 
 def node_dirs(root: Path) -> list[Path]:
@@ -32,9 +35,7 @@ def _node_info(d: Path) -> dict | None:
     return json.loads((d / "node.json").read_text()) if (d / "node.json").is_file() else None
 
 
-def _ledger(path: Path, side: str) -> list:
-    from fedsim.wire.ledger import LedgerRow
-
+def _ledger(path: Path, side: str) -> list[LedgerRow]:
     if not path.is_file():
         return []
     return [LedgerRow(side=side, round=int(r["round"]), tag=r["tag"], kind=r["kind"], src=r["src"], dst=r["dst"],
@@ -52,10 +53,6 @@ def _write_csv(path: Path, fields: list[str], rows: list[list]) -> None:
 
 def merge_nodes(root: Path) -> dict:
     """Write the merged run files into `root` and return the summary (also written as summary.json)."""
-    # imported here, not at the top: fedsim.wire loads torch, and `fedsim report` of a plain run must not
-    from fedsim.outputs import COMM_FIELDS, METRIC_FIELDS
-    from fedsim.run_summary import build_summary
-
     dirs = node_dirs(root)
     if not dirs:
         raise FedsimError(f"{root} holds no node folders (subfolders with node.json written by `fedsim node`)")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
-from fedsim.errors import ConfigError
 from fedsim.registry import ship_paths
 from fedsim.runtime.host import WorkerHost, default_threads
 
@@ -33,6 +33,7 @@ class LocalBackend:
     def __init__(self, cfg: dict, names: list[str], run_id: str) -> None:
         self.hosts = [WorkerHost(cfg, names, run_id, threads=None)]
         self.placement = {n: 0 for n in names}
+        self.phases: dict[str, float] = {}
         self.description = f"local runtime: {len(names)} nodes in 1 process"
 
     def call(self, method: str, *args) -> list:
@@ -41,41 +42,6 @@ class LocalBackend:
     def close(self) -> None:
         for h in self.hosts:
             h.close()
-
-
-_shipped_modules: list | None = None  # the py_modules this process started its Ray session with
-
-
-def init_ray(cfg: dict) -> bool:
-    """Start (or join `runtime.address`) Ray unless this process already has it, shipping the config's
-    plugin code as py_modules; True if started here. The driver calls it before the backend (to show
-    the start-up) and a sweep once for all its runs."""
-    global _shipped_modules
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    import ray
-
-    if ray.is_initialized():
-        return False
-    rt = cfg["runtime"]
-    modules = ship_paths(cfg)
-    kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    if modules:
-        kwargs["runtime_env"] = {"py_modules": modules}
-    if rt["address"]:
-        ray.init(address=rt["address"], **kwargs)
-    else:
-        # address="local": a private instance, never somebody else's `ray start` cluster on this host
-        ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=rt["object_store_mb"] * 2**20, **kwargs)
-    _shipped_modules = modules
-    return True
-
-
-def shutdown_ray() -> None:
-    global _shipped_modules
-    import ray
-
-    _shipped_modules = None
-    ray.shutdown()
 
 
 class RayBackend:
@@ -87,24 +53,32 @@ class RayBackend:
 
         self.ray = ray
         rt = cfg["runtime"]
-        if rt["transport"] == "inproc" and rt["workers"] not in ("auto", 1):
-            raise ConfigError("runtime.workers", rt["workers"], "1 or auto when runtime.transport is inproc",
-                              "in-process delivery cannot reach nodes in other worker processes; use grpc")
+        self.started_ray = False
         # The user's plugin code travels with the job (Ray py_modules), to any machine of the cluster;
         # Ray takes local folders/files only at ray.init. A Ray the caller started already must see
         # the code itself: on one machine the workers import it from the config's plugin folders.
-        self.started_ray = init_ray(cfg)
         modules = ship_paths(cfg)
-        shipped = bool(modules) and _shipped_modules == modules
+        shipped = bool(modules) and not ray.is_initialized()
+        t0 = time.perf_counter()
+        if not ray.is_initialized():
+            kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            if modules:
+                kwargs["runtime_env"] = {"py_modules": modules}
+            if rt["address"]:
+                ray.init(address=rt["address"], **kwargs)
+            else:
+                # address="local": a private instance, never somebody else's `ray start` cluster on this host
+                ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=rt["object_store_mb"] * 2**20, **kwargs)
+            self.started_ray = True
+        self.phases = {"ray": time.perf_counter() - t0}  # start-up phases the driver prints
         cpus, gpus = rt["cpus_per_worker"], rt["gpus_per_worker"]
         k = rt["workers"]
-        if rt["transport"] == "inproc":
-            k = 1
         if k == "auto":
             k = max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus, 1e-9)))
         blocks = split(names, k)
         actor = ray.remote(WorkerHost).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=2)
-        self.hosts = [actor.remote(cfg, block, run_id, default_threads(cpus), import_paths=not shipped)
+        self.hosts = [actor.remote(cfg, block, run_id, default_threads(cpus), import_paths=not shipped,
+                                   single_host=len(blocks) == 1)
                       for block in blocks]
         self.placement = {n: i for i, block in enumerate(blocks) for n in block}
         self.description = (f"ray runtime: {len(names)} nodes on {len(blocks)} worker actors "
@@ -128,7 +102,7 @@ class RayBackend:
         for h in self.hosts:
             ray.kill(h)
         if self.started_ray:
-            shutdown_ray()
+            ray.shutdown()
 
 
 def make_backend(cfg: dict, names: list[str], run_id: str):

@@ -7,7 +7,7 @@ node's model on every node's test set -> write as we go -> summary.json.
 from __future__ import annotations
 
 import logging
-import threading
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,10 +22,8 @@ from fedsim.provenance import plugin_dirs, run_provenance
 from fedsim.registry import activate
 from fedsim.run_result import RunResult
 from fedsim.run_summary import build_summary
-from fedsim.runtime.backends import init_ray, make_backend, shutdown_ray
-from fedsim.runtime.progress import Progress, fmt
-from fedsim.runtime.trackers import Trackers
-from fedsim.simclock import SimClock
+from fedsim.runtime.backends import make_backend
+from fedsim.runtime.progress import Progress
 from fedsim.topology import load_topology
 
 log = logging.getLogger("fedsim.driver")
@@ -50,43 +48,38 @@ def preflight(cfg: dict):
     return graph, names
 
 
-def run_experiment(cfg: dict, progress: bool | None = None, *, run_dir: Path | None = None,
-                   stop: threading.Event | None = None) -> RunResult:
-    """Run one experiment. `run_dir`: an exact (new or empty) folder instead of OUTPUT_DIR/NAME/STAMP;
-    `stop`: when set, the run ends after the current round with status `interrupted` (sweeps use it)."""
+def run_experiment(cfg: dict, progress: bool | None = None) -> RunResult:
+    t_preflight = time.perf_counter()
     graph, names = preflight(cfg)
-    has_fed = policy_class(cfg["policy"]["name"]).federation_eval
+    preflight_s = time.perf_counter() - t_preflight
     show = Progress(cfg["rounds"], cfg["output"]["progress"] if progress is None else progress)
-    run_dir = new_run_dir(cfg, run_dir)
-    show.info(f"run directory: {run_dir}")
+    run_dir = new_run_dir(cfg)
     run_id = f"{cfg['name']}/{run_dir.name}"
     writer = RunWriter(run_dir, cfg, graph)
     t_start = time.perf_counter()
-    completed, backend, started_ray, trackers = 0, None, False, None
-    clock = SimClock(graph)
+    completed, backend = 0, None
     try:
-        trackers = Trackers(cfg, run_dir)
-        if cfg["runtime"]["kind"] == "ray":
-            with show.phase("starting Ray"):
-                started_ray = init_ray(cfg)
-        with show.phase(f"starting workers: data and models of {len(names)} nodes"):
-            backend = make_backend(cfg, names, run_id)
-        show.info(f"{cfg['name']}: policy {cfg['policy']['name']}, {len(names)} nodes, "
-                  f"{graph.number_of_edges()} links, {cfg['rounds']} rounds — {backend.description}, "
-                  f"transport {cfg['runtime']['transport']}")
-        writer.labels(backend.call("data_summary"))
+        backend = make_backend(cfg, names, run_id)
+    except BaseException as exc:
+        _write_failure(writer, cfg, run_id, exc, 0)
+        writer.close()
+        raise
+    show.info(f"{cfg['name']}: policy {cfg['policy']['name']}, {len(names)} nodes, "
+              f"{graph.number_of_edges()} links, {cfg['rounds']} rounds — {backend.description}, "
+              f"transport {cfg['runtime']['transport']}")
+    show.info(f"run directory: {run_dir}")
+    try:
         addresses = backend.call("address")
         directory = {name: addresses[host] for name, host in backend.placement.items()}
-        with show.phase(f"policy {cfg['policy']['name']}: setting up the nodes") as update:
-            _call_showing(backend, update, "connect", directory)
+        t_connect = time.perf_counter()
+        backend.call("connect", directory)
         setup_s = time.perf_counter() - t_start
+        startup = startup_phases(preflight_s, backend.phases, t_connect - t_start, time.perf_counter() - t_connect)
+        show.info(startup_line(startup))
         final: dict[str, dict[str, float]] = defaultdict(dict)
         sent_rows, recv_rows, round_times = [], [], []
         total_bytes = 0
-        show.start_rounds()
         for r in range(cfg["rounds"]):
-            if stop is not None and stop.is_set():
-                raise KeyboardInterrupt("stopped")
             t0 = time.perf_counter()
             last = r == cfg["rounds"] - 1
             every = cfg["eval"]["every"]
@@ -97,14 +90,13 @@ def run_experiment(cfg: dict, progress: bool | None = None, *, run_dir: Path | N
             round_s = time.perf_counter() - t0
             fed = None
             fe = cfg["eval"]["federation_every"]
-            if has_fed and (last or (fe > 0 and (r + 1) % fe == 0)):
-                fed = federation_accuracy(backend)
+            if policy_class(cfg["policy"]["name"]).federation_eval and fe > 0 and (last or (r + 1) % fe == 0):
+                fed = federation_accuracy(backend, federation_sample(cfg, names))
                 for node, (acc, bacc) in fed.items():
                     rows += [(r, node, "fed_acc", acc), (r, node, "fed_bacc", bacc)]
             writer.metrics(rows)
             writer.ledger(ledger)
             sent = [x for x in ledger if x.side == "sent"]
-            writer.timing(clock.round(r, {n: ev for res in results for n, ev in res["clock"].items()}, sent))
             sent_rows += sent
             recv_rows += [x for x in ledger if x.side == "recv"]
             round_bytes = sum(x.wire_bytes for x in sent)
@@ -115,10 +107,8 @@ def run_experiment(cfg: dict, progress: bool | None = None, *, run_dir: Path | N
                 per_node[node][metric] = value
                 final[node][metric] = value
             completed = r + 1
-            trackers.round(r, rows, _by_kind(sent), total_bytes, round_s, clock.last, clock.total)
             show.round(r, per_node, round_bytes, total_bytes, time.perf_counter() - t0,
-                       {n: a for n, (a, _) in fed.items()} if fed else None, has_fed, clock.last)
-        show.close()
+                       {n: a for n, (a, _) in fed.items()} if fed else None)
         late = [row for part in backend.call("drain") for row in part]  # replies served after a host's last round
         writer.ledger(late)
         sent_rows += [x for x in late if x.side == "sent"]
@@ -127,63 +117,51 @@ def run_experiment(cfg: dict, progress: bool | None = None, *, run_dir: Path | N
             _save_models(backend, run_dir)
         summary = build_summary(cfg, run_id, names, final, sent_rows, recv_rows, round_times, setup_s,
                                 time.perf_counter() - t_start)
-        summary.update(clock.summary())
         summary["provenance"] = cfg["_provenance"]
         summary["model_input"] = cfg["_model_input"]
+        summary["startup_s"] = startup
         summary["peak_rss_mb"] = {"driver": round(_rss_mb(), 1),
                                   "workers": [round(x, 1) for x in backend.call("peak_rss_mb")]}
         writer.summary(summary)
-        trackers.close("completed")
-        mean = summary["mean_final"]
-        show.info(f"done in {summary['wall_s']:.1f} s — mean test acc {fmt(mean.get('test_acc'))}"
-                  + (f", fed acc {fmt(mean.get('fed_acc'))}" if has_fed else "")
-                  + f", {summary['bytes']['wire_total'] / 1e6:.2f} MB on the wire"
-                  + (f", {summary['sim_time_s']:.1f} s simulated" if "sim_time_s" in summary else "")
-                  + f"; results in {run_dir}")
+        show.info(f"done in {summary['wall_s']:.1f} s — mean test acc {summary['mean_final'].get('test_acc', float('nan')):.3f}, "
+                  f"fed acc {summary['mean_final'].get('fed_acc', float('nan')):.3f}, "
+                  f"{summary['bytes']['wire_total'] / 1e6:.2f} MB on the wire; results in {run_dir}")
         return RunResult(run_dir, summary)
     except BaseException as exc:
-        show.close()
-        status = _write_failure(writer, cfg, run_id, exc, completed, clock)
-        if trackers is not None:
-            trackers.close(status)
+        _write_failure(writer, cfg, run_id, exc, completed)
         raise
     finally:
         writer.close()
-        if backend is not None:
-            backend.close()
-        if started_ray:
-            shutdown_ray()
+        backend.close()
 
 
-def _call_showing(backend, update, method: str, *args, every: float = 0.5):
-    """Run a long backend call on a thread; meanwhile show what the nodes report (`Node.report`)."""
-    out: dict = {}
-
-    def target():
-        try:
-            out["value"] = backend.call(method, *args)
-        except BaseException as exc:  # re-raised on the caller's thread
-            out["error"] = exc
-
-    worker = threading.Thread(target=target, name=f"driver-{method}", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(every)
-        if worker.is_alive():
-            busy = {k: v for part in backend.call("progress") for k, v in part.items()}
-            if busy:
-                shown = [f"{n}: {busy[n]}" for n in sorted(busy)[:2]]
-                update("; ".join(shown) + (f" (+{len(busy) - 2} more)" if len(busy) > 2 else ""))
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
+def startup_phases(preflight_s: float, phases: dict[str, float], backend_s: float, connect_s: float) -> dict:
+    """Seconds per start-up phase (summary.json `startup_s`), and since the process started."""
+    out = {"preflight": preflight_s, **phases, "workers": backend_s - phases.get("ray", 0.0), "policy_setup": connect_s}
+    age = process_age()
+    if age is not None:
+        out["since_process_start"] = age
+    return {k: round(v, 3) for k, v in out.items()}
 
 
-def _by_kind(rows) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for x in rows:
-        out[x.kind] += x.wire_bytes
-    return dict(out)
+def startup_line(startup: dict) -> str:
+    names = {"preflight": "preflight", "ray": "Ray", "workers": "workers with data and models",
+             "policy_setup": "policy setup"}
+    parts = ", ".join(f"{label} {startup[k]:.1f} s" for k, label in names.items() if k in startup)
+    since = startup.get("since_process_start")
+    return (f"ready for round 1 {since:.1f} s after start: " if since is not None else "ready for round 1: ") + parts
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux /proc), or None where that cannot be read."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rpartition(")")[2].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _save_models(backend, run_dir: Path) -> None:
@@ -197,16 +175,10 @@ def _save_models(backend, run_dir: Path) -> None:
             torch.save({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, out / f"{name}.pt")
 
 
-def _write_failure(writer: RunWriter, cfg: dict, run_id: str, exc: BaseException, completed: int,
-                   clock: SimClock) -> str:
-    """Metrics and ledger rows of finished rounds are already on disk; record how far the run got and why.
-    Ctrl-C (or a sweep's stop) is `interrupted`, anything else `failed`."""
-    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    writer.summary({"name": cfg["name"], "run_id": run_id, "status": status, "policy": cfg["policy"]["name"],
-                    "rounds": cfg["rounds"], "seed": cfg["seed"], "completed_rounds": completed,
-                    "error": None if status == "interrupted" else f"{type(exc).__name__}: {exc}"[:4000],
-                    **clock.summary()})
-    return status
+def _write_failure(writer: RunWriter, cfg: dict, run_id: str, exc: BaseException, completed: int) -> None:
+    """Metrics and ledger rows of finished rounds are already on disk; record how far the run got and why."""
+    writer.summary({"name": cfg["name"], "run_id": run_id, "status": "failed", "rounds": cfg["rounds"],
+                    "completed_rounds": completed, "error": f"{type(exc).__name__}: {exc}"[:4000]})
 
 
 def _rss_mb() -> float:
@@ -214,13 +186,23 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def federation_accuracy(backend) -> dict[str, tuple[float, float]]:
-    """Every node's model on every node's test set, pooled: {model owner: (accuracy, balanced accuracy)}."""
-    states = {}
-    for part in backend.call("model_states"):
-        states.update(part)
+def federation_sample(cfg: dict, names: list[str]) -> list[str] | None:
+    """The nodes whose test sets federation accuracy pools (eval.federation_sample, seeded; None = all)."""
+    k = cfg["eval"]["federation_sample"]
+    if k is None or k >= len(names):
+        return None
+    rng = np.random.default_rng([cfg["seed"], 0xFED])
+    return sorted(rng.choice(names, size=k, replace=False).tolist())
+
+
+def federation_accuracy(backend, sample: list[str] | None = None) -> dict[str, tuple[float, float]]:
+    """Every node's model on every node's test set (or those of `sample`), pooled:
+    {model owner: (accuracy, balanced accuracy)}."""
+    tests = {}
+    for part in backend.call("test_sets", sample):
+        tests.update(part)
+    tests = {name: tests[name] for name in sorted(tests)}  # one pooled order, whatever the hosts
     totals: dict[str, np.ndarray] = {}
-    for part in backend.call("federation_confusions", states):
-        for owner, cm in part.items():
-            totals[owner] = totals[owner] + cm if owner in totals else cm
+    for part in backend.call("federation_confusions", tests):
+        totals.update(part)
     return {o: (training.accuracy(cm), training.balanced_accuracy(cm)) for o, cm in sorted(totals.items())}

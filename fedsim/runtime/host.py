@@ -1,13 +1,13 @@
 """WorkerHost: one process's share of a federation — several nodes, one transport, one ledger.
 
-The same class runs inside a Ray actor (`runtime/ray_backend.py`) and directly in the driver
-process (`runtime/local_backend.py`). Nodes of a host run their rounds concurrently in threads;
-a semaphore lets one of them compute at a time, so torch's threads are not oversubscribed while
+The same class runs inside a Ray actor and directly in the driver process (`runtime/backends.py`).
+Nodes of a host run their rounds concurrently: in threads (one per node), or as tasks on one hub
+thread (`runtime.scheduler: tasks`, fedsim/tasks.py), where a waiting node holds no thread at all.
+A semaphore lets one of them compute at a time, so torch's threads are not oversubscribed while
 the others wait on the network.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import threading
@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from fedsim import training
-from fedsim.assembly import build_node, run_step, seeded_model
+from fedsim import tasks, training
+from fedsim.assembly import build_node, run_step
 from fedsim.data import continual, load_federation
 from fedsim.node import Node
 from fedsim.registry import activate
@@ -34,7 +34,7 @@ class NodeFailure(RuntimeError):
 
 class WorkerHost:
     def __init__(self, cfg: dict, node_names: list[str], run_id: str, threads: int | None = None,
-                 import_paths: bool = True) -> None:
+                 import_paths: bool = True, single_host: bool = True) -> None:
         if threads:
             torch.set_num_threads(threads)
         self.cfg, self.run_id = cfg, run_id
@@ -44,7 +44,10 @@ class WorkerHost:
         self.graph = load_topology(cfg["topology"], base_dir=cfg["_base_dir"])
         order = list(self.graph.nodes)
         data = load_federation(cfg["data"], order, cfg["seed"], only=node_names, base_dir=cfg["_base_dir"])
-        self.transport = _make_transport(rt)
+        self.tasks = use_tasks(rt, len(node_names))
+        self.pool = tasks.Scheduler() if self.tasks else ThreadPoolExecutor(max_workers=max(1, len(node_names)),
+                                                                            thread_name_prefix="node")
+        self.transport = _make_transport(rt, single_host, self.pool.blocking if self.tasks else None)
         self.directory: dict[str, str] = {}
         self.ledger = Ledger()
         self._shipped = 0
@@ -56,8 +59,10 @@ class WorkerHost:
                              directory=self.directory, ledger=self.ledger, run_id=run_id, device=self.device,
                              compute_lock=compute)
             for name in node_names}
+        if self.tasks:
+            for node in self.nodes.values():
+                node.scheduler = self.pool
         self.streams = continual.attach(cfg, self.nodes)  # {} unless data.continual is set
-        self.pool = ThreadPoolExecutor(max_workers=max(1, len(self.nodes)), thread_name_prefix="node")
 
     # -------------------------------------------------------------- wiring
     def address(self) -> str:
@@ -74,8 +79,7 @@ class WorkerHost:
             return [(r, node.name, k, v) for k, v in metrics.items()]
 
         rows = [row for part in self._each(one) for row in part]
-        ledger = self.drain()
-        return {"metrics": rows, "ledger": ledger, "clock": {n: node.clock.take() for n, node in self.nodes.items()}}
+        return {"metrics": rows, "ledger": self.drain()}
 
     def drain(self) -> list:
         """Ledger rows recorded since the last call, after in-flight replies have been recorded."""
@@ -105,49 +109,59 @@ class WorkerHost:
         return {name: {k: v.detach().cpu().numpy() for k, v in node.policy.eval_model(node).state_dict().items()}
                 for name, node in self.nodes.items()}
 
-    def federation_confusions(self, states: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """Sum of confusion matrices of each model over this host's test sets: {model_node: cm}."""
-        any_node = next(iter(self.nodes.values()))
-        if self.cfg["privacy"]["dp"] is not None:  # Opacus hooks do not survive deepcopy: rebuild plainly
-            from fedsim.privacy.dp import make_dp_compatible
-            scratch = make_dp_compatible(seeded_model(self.cfg, any_node.data, 0), True).to(self.device)
-        else:  # the policy may train a model other than cfg.model (e.g. a prompt learner)
-            scratch = copy.deepcopy(any_node.policy.eval_model(any_node))
-        out = {}
-        for owner, state in states.items():
-            scratch.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-            out[owner] = sum(training.confusion(scratch, n.data.x_test, n.data.y_test, n.data.num_classes)
-                             for n in self.nodes.values())
-        return out
+    def test_sets(self, names: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Test inputs and labels of this host's nodes (those in `names`, default all), as numpy."""
+        return {name: (n.data.x_test.contiguous().cpu().numpy(), n.data.y_test.cpu().numpy())
+                for name, n in self.nodes.items() if names is None or name in names}
+
+    def federation_confusions(self, tests: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Each of this host's models (its policy's eval_model) on the given test sets, pooled:
+        {model node: confusion matrix}. Test sets travel to the models, not models to the test sets."""
+        if not tests:
+            return {}
+        x = torch.from_numpy(np.concatenate([t[0] for t in tests.values()])).to(self.device)
+        y = torch.from_numpy(np.concatenate([t[1] for t in tests.values()]))
+        if x.dim() == 4 and self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)  # the nodes' models are (see Node)
+        return {name: training.confusion(n.policy.eval_model(n), x, y, n.data.num_classes)
+                for name, n in self.nodes.items()}
 
     def peak_rss_mb(self) -> float:
         import resource
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def data_summary(self) -> dict[str, dict]:
-        return {name: {"train": n.data.n_train, "test": n.data.n_test, "classes": n.data.num_classes,
-                       "train_labels": torch.bincount(n.data.y_train, minlength=n.data.num_classes).tolist(),
-                       "test_labels": torch.bincount(n.data.y_test, minlength=n.data.num_classes).tolist()}
+        return {name: {"train": n.data.n_train, "test": n.data.n_test, "classes": n.data.num_classes}
                 for name, n in self.nodes.items()}
 
-    def progress(self) -> dict[str, str]:
-        """What each node is busy with before round 0 (e.g. GAN pre-training epochs); polled by the driver."""
-        return {name: n.status for name, n in self.nodes.items() if n.status}
-
     def close(self) -> None:
-        for node in self.nodes.values():  # a node of an interrupted round may be waiting in recv
-            node.abort()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
 
 
-def _make_transport(rt: dict):
+TASKS_ABOVE = 64  # runtime.scheduler auto: more nodes than this on one host run as tasks
+
+
+def use_tasks(rt: dict, nodes: int) -> bool:
+    """Whether a host of `nodes` nodes runs them as tasks (runtime.scheduler)."""
+    mode = rt.get("scheduler", "auto")
+    return mode == "tasks" or (mode == "auto" and nodes > TASKS_ABOVE)
+
+
+def _make_transport(rt: dict, single_host: bool, blocking=None):
+    """inproc on one worker: in-process only; inproc on several: in-process between a worker's own
+    nodes, gRPC between workers; grpc: real sockets for every message."""
     max_bytes = int(rt["max_message_mb"] * 2**20)
-    if rt["transport"] == "inproc":
+    if rt["transport"] == "inproc" and single_host:
         from fedsim.wire.inproc_transport import InprocTransport
-        return InprocTransport()
+        return InprocTransport(max_payload_bytes=max_bytes)
+    from fedsim.runtime.colocated import HostTransport
     from fedsim.wire.grpc_transport import GrpcTransport
-    return GrpcTransport(rt["host"], 0, max_payload_bytes=max_bytes)
+    inner = GrpcTransport(rt["host"], 0, max_payload_bytes=max_bytes)
+    if rt["transport"] == "grpc" and blocking is None:
+        return inner
+    return HostTransport(inner, colocated=rt["transport"] == "inproc", max_payload_bytes=max_bytes,
+                         blocking=blocking or (lambda fn, *a, **kw: fn(*a, **kw)))
 
 
 def default_threads(cpus_per_worker: float) -> int:

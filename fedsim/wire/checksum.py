@@ -105,6 +105,8 @@ class RunningCrc32:
                 self._pending, self._pending_bytes = [], 0
 
     def value(self) -> int:
+        if not self._parts:  # a small payload: one pass, no combining (pure-Python GF(2) maths)
+            return _crc_all(self._pending)
         crc = 0
         for future, length in self._parts:
             crc = crc32_combine(crc, future.result(), length)

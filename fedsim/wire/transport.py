@@ -46,7 +46,7 @@ class Transport(ABC):
         """Stop routing to ``node``; later messages for it get UNKNOWN_DESTINATION."""
 
     @abstractmethod
-    def send(self, address: str, frames: Sequence[wire_pb2.Frame | memoryview], *, timeout: float) -> wire_pb2.Receipt:
+    def send(self, address: str, frames: Sequence[wire_pb2.Frame], *, timeout: float) -> wire_pb2.Receipt:
         """Deliver one message's frames to the transport at ``address``; return its success receipt.
 
         Raises WireError (DeliveryError for error receipts) with a message naming the peer and

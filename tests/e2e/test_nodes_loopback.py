@@ -18,33 +18,12 @@ def simulated(fed: dict, tmp_path) -> dict:
     data = {k: v for k, v in fed.items() if k not in ("nodes", "deploy")}
     data["runtime"] = {**data["runtime"], "kind": "local"}
     data["output"] = {"dir": str(tmp_path / "sim"), "progress": False}
-    data["base_dir"] = str(tmp_path)  # where the federation file (and the site's plugin module) lives
     return run_experiment(load_config(data=data)).summary
-
-
-SITE_MODEL = """
-from torch import nn
-
-
-class SiteMLP(nn.Module):
-    def __init__(self, input_shape, num_classes, hidden=24):
-        super().__init__()
-        size = 1
-        for d in input_shape:
-            size *= d
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(size, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
-
-    def forward(self, x):
-        return self.net(x)
-"""
 
 
 @pytest.mark.slow
 def test_four_nodes_mtls_complete_agree_and_match_simulation(tmp_path):
     fed = federation(NAMES, [f"127.0.0.1:{p}" for p in free_ports(4)], rounds=3)
-    # the sites' model is user code next to the federation file: `fedsim node` imports it from there
-    (tmp_path / "sitenet.py").write_text(SITE_MODEL)
-    fed["model"] = {"name": "sitenet:SiteMLP", "hidden": 24}
     cluster = Cluster(tmp_path, fed)
     got = run_complete(cluster, rounds=3)
     # node and policy code are shared with the simulation: the deployed nodes learn exactly the same

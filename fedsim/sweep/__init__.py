@@ -1,1 +1,0 @@
-"""Sweeps: every combination of a grid of settings × seeds as ordinary runs in one folder with an index."""
