@@ -37,7 +37,7 @@ from fedsim.topology import load_topology, metropolis_hastings_weights  # noqa: 
 from proctree import Peak  # noqa: E402
 
 
-def workload(n: int, rounds: int, out: str) -> dict:
+def workload(n: int, rounds: int, out: str, scheduler: str = "auto") -> dict:
     return {
         "name": f"overhead{n}", "seed": 0, "rounds": rounds,
         "topology": {"generator": "ring", "n": n},
@@ -46,7 +46,7 @@ def workload(n: int, rounds: int, out: str) -> dict:
         "model": {"name": "cnn"},
         "train": {"epochs": 1, "batch_size": 32, "lr": 0.01},
         "policy": {"name": "gossip"},
-        "runtime": {"kind": "ray", "transport": "grpc"},
+        "runtime": {"kind": "ray", "transport": "grpc", "scheduler": scheduler},
         "eval": {"every": 0, "federation_every": 0},
         "output": {"dir": out, "progress": False},
     }
@@ -92,6 +92,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--scheduler", choices=["auto", "threads", "tasks"], default="auto",
+                    help="runtime.scheduler of the fedsim run")
+    ap.add_argument("--fedsim-only", action="store_true", help="skip the plain loops")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, default torch threads {torch.get_num_threads()}")
     print(f"load {open('/proc/loadavg').read().split()[:3]}")
@@ -99,12 +102,15 @@ def main() -> int:
           f"{'fedsim/tensor':>14} {'fedsim/loader':>14} {'setup s':>8} {'peak PSS MB':>12} {'procs':>5}")
     with tempfile.TemporaryDirectory() as out:
         for n in args.nodes:
-            cfg = load_config(data=workload(n, args.rounds, out))
+            cfg = load_config(data=workload(n, args.rounds, out, args.scheduler))
             with Peak() as peak:
                 res = run_experiment(cfg, progress=False)
             fed = steady(res.summary["round_s"])
-            tensor = steady(plain_loop(cfg, loader=False))
-            dl = steady(plain_loop(cfg, loader=True))
+            if args.fedsim_only:
+                tensor = dl = float("nan")
+            else:
+                tensor = steady(plain_loop(cfg, loader=False))
+                dl = steady(plain_loop(cfg, loader=True))
             print(f"{n:>5} {tensor:>15.3f} {dl:>15.3f} {fed:>10.3f} {fed / tensor:>14.2f} {fed / dl:>14.2f} "
                   f"{res.summary['setup_s']:>8.1f} {peak.max['pss_mb']:>12.0f} {peak.max['processes']:>5}", flush=True)
     return 0

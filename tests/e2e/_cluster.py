@@ -94,7 +94,8 @@ class Cluster:
         path = self.out / name / "metrics.csv"
         if not path.is_file():
             return 0
-        return len({row["round"] for row in csv.DictReader(path.open())})
+        with path.open() as f:  # the node may be writing its first line right now
+            return len({row["round"] for row in csv.DictReader(f) if row.get("round") is not None})
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
         os.killpg(self.procs[name].pid, sig)
